@@ -1,0 +1,140 @@
+//! The command line, as clap definitions only. Raw flags are turned into
+//! validated settings by the commands themselves.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Bulk import and batch processing of loyalty-card data.
+#[derive(Debug, Parser)]
+#[command(name = "cardbatch", version, about)]
+pub struct Cli {
+    /// Database URL: sqlite://FILE (default, created on first use) or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cardbatch.db", global = true)]
+    pub database_url: String,
+
+    /// The org to work on.
+    #[arg(long = "org", default_value_t = 1, global = true)]
+    pub org_id: i64,
+
+    /// No progress bar and no informational logging.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read or change the org configuration.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Create and list card series.
+    #[command(subcommand)]
+    Series(SeriesCommand),
+    /// Generate, add and update cards.
+    #[command(subcommand)]
+    Cards(CardsCommand),
+    /// Org-level external IDs.
+    #[command(subcommand, name = "external-id")]
+    ExternalId(ExternalIdCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Print every configuration key with its value (defaults filled in).
+    Show,
+    /// Set one key; an empty VALUE clears an optional key.
+    Set { key: String, value: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeriesCommand {
+    /// Create a series from the API's JSON body (--json FILE, or - for stdin) or from flags.
+    Create(SeriesCreateArgs),
+    /// List the org's series as JSON.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct SeriesCreateArgs {
+    /// The request body as JSON (the seeds' POST /v2/card/series/ body); - reads stdin.
+    #[arg(long, conflicts_with_all = ["code", "series_type", "name"])]
+    pub json: Option<PathBuf>,
+    #[arg(long)]
+    pub code: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// DIGITAL or PHYSICAL.
+    #[arg(long = "type")]
+    pub series_type: Option<String>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub expiry_days: Option<i64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_active_cards_per_customer: Option<i64>,
+    #[arg(long)]
+    pub prefix: Option<String>,
+    #[arg(long)]
+    pub suffix: Option<String>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub offset: Option<i64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub length: Option<i64>,
+    /// DEFAULT, AUTO_INC, LUHN_ALGO, LUHNALGO, MOD7_ALGO, RANDOM, RANDOM_LUHN or RANDOM_MOD7.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Defaults to true when a length is given.
+    #[arg(long)]
+    pub generation_enabled: Option<bool>,
+    #[arg(long)]
+    pub active: Option<bool>,
+    /// SERIES_ID, OU_ID or REGISTRATION.
+    #[arg(long)]
+    pub trigger: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardsCommand {
+    /// Generate up to 100000 cards of a series at once.
+    Generate(GenerateArgs),
+    /// Add one card from the API's JSON body (--json FILE, or - for stdin).
+    Add {
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// Set the external ID of an existing card.
+    SetExternalId {
+        #[arg(long)]
+        card_number: String,
+        #[arg(long)]
+        external_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long, conflicts_with = "series_code", required_unless_present = "series_code")]
+    pub series_id: Option<i64>,
+    #[arg(long)]
+    pub series_code: Option<String>,
+    /// How many cards, 1 to 100000 (checked by cardbatch: errors 3025 and 3026).
+    #[arg(long, allow_negative_numbers = true)]
+    pub count: Option<String>,
+    /// Status of the new cards.
+    #[arg(long, default_value = "NOT_ISSUED")]
+    pub status_label: String,
+    /// Write the numbers as CSV to FILE instead of JSON to stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExternalIdCommand {
+    /// Generate one org-level external ID.
+    Generate {
+        /// The source account asking; it must be listed in SOURCE_ACCOUNTS_EXTERNALID_ENABLED.
+        #[arg(long)]
+        source_account: Option<String>,
+    },
+}

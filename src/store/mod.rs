@@ -1,0 +1,174 @@
+//! The store: every read and write of cardbatch's tables, behind one trait
+//! with a SQLite implementation (the embedded default) and a PostgreSQL one,
+//! chosen from the URL scheme. Each uses its own fastest sound bulk path;
+//! behaviour is identical on both.
+
+mod sqlite;
+pub mod url;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
+use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
+pub use sqlite::SqliteStore;
+pub use url::{Backend, redact};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("series code {0:?} already exists in the org")]
+    SeriesCodeExists(String),
+    #[error("series {0:?} already has the same prefix, suffix and length")]
+    SeriesFormatExists(String),
+    #[error("card number {0:?} already exists")]
+    CardNumberExists(String),
+    #[error("card external ID {0:?} already exists")]
+    ExternalIdExists(String),
+    #[error("card {0:?} does not exist")]
+    CardNotFound(String),
+    #[error("series {0} does not exist")]
+    SeriesNotFound(i64),
+    #[error(
+        "the counter is at {next} and {requested} more value(s) do not fit (the last value that fits is {max}): lengthen the card number or create a new series"
+    )]
+    CounterExhausted { next: u64, requested: u64, max: u64 },
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("cannot read the OS random source for a secret key: {0}")]
+    Random(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A series named by id or by code.
+#[derive(Debug, Clone, Copy)]
+pub enum SeriesRef<'a> {
+    Id(i64),
+    Code(&'a str),
+}
+
+impl std::fmt::Display for SeriesRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeriesRef::Id(id) => write!(f, "with id {id}"),
+            SeriesRef::Code(code) => write!(f, "with code {code:?}"),
+        }
+    }
+}
+
+/// A bulk generation request, already checked against the series.
+#[derive(Debug, Clone)]
+pub struct GenerateCards {
+    pub series_id: i64,
+    pub count: usize,
+    pub status_label: String,
+    pub generator: NumberGenerator,
+}
+
+/// What a generation call stored.
+#[derive(Debug, Clone)]
+pub struct GeneratedCards {
+    pub run_id: i64,
+    /// The new card numbers, in counter order.
+    pub numbers: Vec<String>,
+    /// Counter values skipped because a card with that number was already added by hand.
+    pub skipped: usize,
+}
+
+/// A card as the seeds' `PUT /v2/card` response shows it (plus what is needed to derive the rest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CardView {
+    pub card_id: i64,
+    pub org_id: i64,
+    pub series_id: i64,
+    pub card_number: String,
+    pub external_id: Option<String>,
+    pub customer_id: Option<i64>,
+    pub status_label: String,
+    pub transaction_not_allowed: bool,
+    pub series_is_digital: bool,
+    pub mapped_entity: Option<Value>,
+}
+
+/// Every operation cardbatch performs on its database.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The database URL with its password redacted.
+    fn describe(&self) -> String;
+
+    /// The org's stored configuration, as `(key, value)` pairs.
+    async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Sets (`Some`) or clears (`None`) one configuration key.
+    async fn set_org_config(&self, org_id: i64, key: ConfigKey, value: Option<&str>) -> Result<(), StoreError>;
+
+    /// Creates a series (3002/3006 are checked here) with a fresh secret; returns its id.
+    async fn create_series(&self, org_id: i64, series: &NewSeries) -> Result<i64, StoreError>;
+
+    async fn list_series(&self, org_id: i64) -> Result<Vec<Series>, StoreError>;
+
+    async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError>;
+
+    /// Reserves a counter range and inserts the generated cards in one transaction.
+    async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError>;
+
+    /// Inserts one card and its `card_created` event; returns the card id.
+    async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError>;
+
+    /// Sets a card's external ID and writes a `card_external_id_set` event.
+    async fn set_card_external_id(&self, org_id: i64, card_number: &str, external_id: &str) -> Result<CardView, StoreError>;
+
+    /// Reserves the next org-level external ID of `format`, skipping values
+    /// already used by a card or customer; `offset` is the counter's floor.
+    async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError>;
+}
+
+/// Opens (creating and migrating if needed) the store a URL names.
+pub async fn open(url: &str) -> Result<Box<dyn Store>, OpenError> {
+    match Backend::from_url(url) {
+        Some(Backend::Sqlite) => Ok(Box::new(SqliteStore::open(url).await.map_err(|source| OpenError::Store {
+            url: redact(url),
+            source,
+        })?)),
+        Some(Backend::Postgres) => Err(OpenError::Unsupported(redact(url))),
+        None => Err(OpenError::UnknownScheme(redact(url))),
+    }
+}
+
+/// The database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("database URL {0} is neither sqlite:// nor postgres://")]
+    UnknownScheme(String),
+    #[error("PostgreSQL is not supported yet ({0})")]
+    Unsupported(String),
+    #[error("cannot open database {url}: {source}")]
+    Store { url: String, source: StoreError },
+}
+
+/// The current time as RFC 3339 with milliseconds, UTC.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// A fresh secret key for a series or the org's external-ID sequence.
+fn new_secret() -> Result<PermutationKey, StoreError> {
+    PermutationKey::generate().map_err(|e| StoreError::Random(e.to_string()))
+}
+
+/// The `card_created` event payload for a card.
+pub fn card_created_payload(card_id: i64, org_id: i64, card: &NewCard) -> Value {
+    json!({
+        "card_id": card_id,
+        "org_id": org_id,
+        "series_id": card.series_id,
+        "card_number": card.card_number,
+        "external_id": card.external_id,
+        "status_label": card.status_label,
+        "status_reason": card.status_reason,
+        "customer_id": card.customer_id,
+    })
+}

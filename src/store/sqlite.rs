@@ -1,0 +1,503 @@
+//! The SQLite store: the embedded default. WAL mode, one writer at a time
+//! (`BEGIN IMMEDIATE`, so a transaction never has to upgrade its lock), and
+//! bulk inserts as one statement over `json_each(?)` so that SQLite's own C
+//! loop, not one round trip per row, does the work.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    CardView, GenerateCards, GeneratedCards, Store, StoreError, SeriesRef, card_created_payload, new_secret, now,
+    redact,
+};
+use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
+use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
+use crate::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+use crate::parallel::on_rayon;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a writer waits for another process's write transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl SqliteStore {
+    /// Opens the database, creating the file and running migrations on first use.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool, url: url.to_string() })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn series_from_row(row: &SqliteRow) -> Result<Series, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("card_series row: {what}"));
+    let series_type = match row.try_get::<String, _>("series_type")?.as_str() {
+        "DIGITAL" => SeriesType::Digital,
+        "PHYSICAL" => SeriesType::Physical,
+        _ => return Err(corrupt("series_type")),
+    };
+    let trigger = match row.try_get::<String, _>("trigger_kind")?.as_str() {
+        "SERIES_ID" => Trigger::SeriesId,
+        "OU_ID" => Trigger::OuId,
+        "REGISTRATION" => Trigger::Registration,
+        _ => return Err(corrupt("trigger_kind")),
+    };
+    let generation = match row.try_get::<Option<i64>, _>("gen_length")? {
+        None => None,
+        Some(length) => Some(GenerationConfig {
+            prefix: row.try_get::<Option<String>, _>("gen_prefix")?.unwrap_or_default(),
+            suffix: row.try_get::<Option<String>, _>("gen_suffix")?.unwrap_or_default(),
+            offset: row.try_get::<Option<i64>, _>("gen_offset")?.unwrap_or(1) as u64,
+            length: length as usize,
+            method: Method::from_str(&row.try_get::<String, _>("gen_method")?).map_err(|_| corrupt("gen_method"))?,
+        }),
+    };
+    let secret = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?).ok_or_else(|| corrupt("secret_key"))?;
+    Ok(Series {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        definition: NewSeries {
+            code: row.try_get("code")?,
+            name: row.try_get("name")?,
+            series_type,
+            expiry_days: row.try_get("expiry_days")?,
+            max_active_cards_per_customer: row.try_get("max_active_cards_per_customer")?,
+            generation,
+            generation_enabled: row.try_get("generation_enabled")?,
+            is_active: row.try_get("is_active")?,
+            trigger,
+        },
+        next_counter: row.try_get::<i64, _>("next_counter")? as u64,
+        secret,
+    })
+}
+
+fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::SeriesId => "SERIES_ID",
+        Trigger::OuId => "OU_ID",
+        Trigger::Registration => "REGISTRATION",
+    }
+}
+
+fn series_type_name(series_type: SeriesType) -> &'static str {
+    match series_type {
+        SeriesType::Digital => "DIGITAL",
+        SeriesType::Physical => "PHYSICAL",
+    }
+}
+
+/// True when `error` is a UNIQUE constraint failure.
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_number, c.external_id, c.customer_id, \
+     c.status_label, c.transaction_not_allowed, c.mapped_entity, s.series_type \
+     FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
+     WHERE c.org_id = ? AND c.card_number = ?";
+
+fn card_view_from_row(row: &SqliteRow) -> Result<CardView, StoreError> {
+    let mapped_entity: Option<String> = row.try_get("mapped_entity")?;
+    Ok(CardView {
+        card_id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        series_id: row.try_get("series_id")?,
+        card_number: row.try_get("card_number")?,
+        external_id: row.try_get("external_id")?,
+        customer_id: row.try_get("customer_id")?,
+        status_label: row.try_get("status_label")?,
+        transaction_not_allowed: row.try_get("transaction_not_allowed")?,
+        series_is_digital: row.try_get::<String, _>("series_type")? == "DIGITAL",
+        mapped_entity: mapped_entity.and_then(|text| serde_json::from_str(&text).ok()),
+    })
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    org_id: i64,
+    run_id: Option<i64>,
+    kind: &str,
+    payload: &serde_json::Value,
+    created_at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO events (org_id, run_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(org_id)
+        .bind(run_id)
+        .bind(kind)
+        .bind(payload.to_string())
+        .bind(created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        redact(&self.url)
+    }
+
+    async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM org_config WHERE org_id = ? ORDER BY key")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
+            .collect()
+    }
+
+    async fn set_org_config(&self, org_id: i64, key: ConfigKey, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(value) => {
+                sqlx::query(
+                    "INSERT INTO org_config (org_id, key, value) VALUES (?, ?, ?) \
+                     ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(org_id)
+                .bind(key.name())
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM org_config WHERE org_id = ? AND key = ?")
+                    .bind(org_id)
+                    .bind(key.name())
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_series(&self, org_id: i64, series: &NewSeries) -> Result<i64, StoreError> {
+        let secret = new_secret()?;
+        let mut tx = self.begin_write().await?;
+        let code_taken = sqlx::query("SELECT 1 FROM card_series WHERE org_id = ? AND code = ?")
+            .bind(org_id)
+            .bind(&series.code)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if code_taken.is_some() {
+            return Err(StoreError::SeriesCodeExists(series.code.clone()));
+        }
+        let generation = series.generation.as_ref();
+        if let Some(config) = generation {
+            let same_format = sqlx::query(
+                "SELECT code FROM card_series WHERE org_id = ? AND gen_prefix = ? AND gen_suffix = ? AND gen_length = ?",
+            )
+            .bind(org_id)
+            .bind(&config.prefix)
+            .bind(&config.suffix)
+            .bind(config.length as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = same_format {
+                return Err(StoreError::SeriesFormatExists(row.try_get("code")?));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO card_series (org_id, code, name, series_type, expiry_days, max_active_cards_per_customer, \
+             gen_prefix, gen_suffix, gen_offset, gen_length, gen_method, generation_enabled, is_active, trigger_kind, \
+             next_counter, secret_key, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(&series.code)
+        .bind(&series.name)
+        .bind(series_type_name(series.series_type))
+        .bind(series.expiry_days)
+        .bind(series.max_active_cards_per_customer)
+        .bind(generation.map(|g| g.prefix.as_str()))
+        .bind(generation.map(|g| g.suffix.as_str()))
+        .bind(generation.map(|g| g.offset as i64))
+        .bind(generation.map(|g| g.length as i64))
+        .bind(generation.map(|g| g.method.as_str()))
+        .bind(series.generation_enabled)
+        .bind(series.is_active)
+        .bind(trigger_name(series.trigger))
+        .bind(generation.map_or(1, |g| g.offset as i64))
+        .bind(secret.to_hex())
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn list_series(&self, org_id: i64) -> Result<Vec<Series>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM card_series WHERE org_id = ? ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(series_from_row).collect()
+    }
+
+    async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError> {
+        let row = match series {
+            SeriesRef::Id(id) => {
+                sqlx::query("SELECT * FROM card_series WHERE org_id = ? AND id = ?")
+                    .bind(org_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            SeriesRef::Code(code) => {
+                sqlx::query("SELECT * FROM card_series WHERE org_id = ? AND code = ?")
+                    .bind(org_id)
+                    .bind(code)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.as_ref().map(series_from_row).transpose()
+    }
+
+    async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError> {
+        let created_at = now();
+        let max = request.generator.format().max_counter();
+        let mut tx = self.begin_write().await?;
+        // BEGIN IMMEDIATE holds the write lock from the start, so no other
+        // process can reserve from this counter until the cards are committed.
+        let run_id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (org_id, kind, status, started_at, finished_at) VALUES (?, 'generate', 'completed', ?, ?) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(&created_at)
+        .bind(&created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut numbers = Vec::with_capacity(request.count);
+        let mut skipped = 0usize;
+        while numbers.len() < request.count {
+            let wanted = request.count - numbers.len();
+            let first = reserve_counter_range(&mut tx, org_id, request.series_id, wanted as u64, max).await?;
+            let generator = request.generator.clone();
+            let block = on_rayon(move || generator.render_block(first, wanted)).await;
+            let inserted = sqlx::query(
+                "INSERT INTO cards (org_id, series_id, card_number, status_label, run_id, created_at) \
+                 SELECT ?, ?, value, ?, ?, ? FROM json_each(?) WHERE true \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(org_id)
+            .bind(request.series_id)
+            .bind(&request.status_label)
+            .bind(run_id)
+            .bind(&created_at)
+            .bind(block.to_json_array())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+            if inserted == wanted {
+                numbers.extend(block.iter().map(str::to_string));
+                continue;
+            }
+            // Some numbers were already taken by cards added by hand: keep the
+            // ones this run inserted and reserve more counter values for the rest.
+            let ours: std::collections::HashSet<String> = sqlx::query_scalar(
+                "SELECT card_number FROM cards WHERE org_id = ? AND run_id = ? AND card_number IN (SELECT value FROM json_each(?))",
+            )
+            .bind(org_id)
+            .bind(run_id)
+            .bind(block.to_json_array())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            skipped += wanted - inserted;
+            numbers.extend(block.iter().filter(|n| ours.contains(*n)).map(str::to_string));
+        }
+        let payload = serde_json::json!({
+            "series_id": request.series_id,
+            "count": numbers.len(),
+            "status_label": request.status_label,
+            "first_card_number": numbers.first(),
+            "last_card_number": numbers.last(),
+            "run_id": run_id,
+        });
+        insert_event(&mut tx, org_id, Some(run_id), "cards_generated", &payload, &created_at).await?;
+        tx.commit().await?;
+        Ok(GeneratedCards { run_id, numbers, skipped })
+    }
+
+    async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError> {
+        let created_at = now();
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query_scalar(
+            "INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, status_reason, customer_id, \
+             extended_fields, custom_fields, mapped_entity, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(card.series_id)
+        .bind(&card.card_number)
+        .bind(&card.external_id)
+        .bind(&card.status_label)
+        .bind(&card.status_reason)
+        .bind(card.customer_id)
+        .bind(card.extended_fields.as_ref().map(|v| v.to_string()))
+        .bind(card.custom_fields.as_ref().map(|v| v.to_string()))
+        .bind(card.mapped_entity.as_ref().map(|v| v.to_string()))
+        .bind(&created_at)
+        .fetch_one(&mut *tx)
+        .await;
+        let card_id: i64 = match result {
+            Ok(id) => id,
+            Err(error) if is_unique_violation(&error) => {
+                let number_taken = sqlx::query("SELECT 1 FROM cards WHERE org_id = ? AND card_number = ?")
+                    .bind(org_id)
+                    .bind(&card.card_number)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match number_taken {
+                    Some(_) => StoreError::CardNumberExists(card.card_number.clone()),
+                    None => StoreError::ExternalIdExists(card.external_id.clone().unwrap_or_default()),
+                });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        insert_event(&mut tx, org_id, None, "card_created", &card_created_payload(card_id, org_id, card), &created_at).await?;
+        tx.commit().await?;
+        Ok(card_id)
+    }
+
+    async fn set_card_external_id(&self, org_id: i64, card_number: &str, external_id: &str) -> Result<CardView, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE cards SET external_id = ? WHERE org_id = ? AND card_number = ?")
+            .bind(external_id)
+            .bind(org_id)
+            .bind(card_number)
+            .execute(&mut *tx)
+            .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => return Err(StoreError::CardNotFound(card_number.to_string())),
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => return Err(StoreError::ExternalIdExists(external_id.to_string())),
+            Err(error) => return Err(error.into()),
+        }
+        let row = sqlx::query(CARD_VIEW_SELECT)
+            .bind(org_id)
+            .bind(card_number)
+            .fetch_one(&mut *tx)
+            .await?;
+        let card = card_view_from_row(&row)?;
+        let payload = serde_json::json!({
+            "card_id": card.card_id,
+            "org_id": org_id,
+            "card_number": card.card_number,
+            "external_id": external_id,
+        });
+        insert_event(&mut tx, org_id, None, "card_external_id_set", &payload, &now()).await?;
+        tx.commit().await?;
+        Ok(card)
+    }
+
+    async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let secret = new_secret()?;
+        sqlx::query("INSERT INTO org_sequences (org_id, next_counter, secret_key) VALUES (?, ?, ?) ON CONFLICT (org_id) DO NOTHING")
+            .bind(org_id)
+            .bind(offset as i64)
+            .bind(secret.to_hex())
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT next_counter, secret_key FROM org_sequences WHERE org_id = ?")
+            .bind(org_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let key = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?)
+            .ok_or_else(|| StoreError::Corrupt("org_sequences.secret_key".into()))?;
+        let generator = NumberGenerator::new(format.clone(), key);
+        // Raising CONF_CARD_NUMBER_OFFSET moves the counter forward; it never moves back.
+        let mut counter = (row.try_get::<i64, _>("next_counter")? as u64).max(offset);
+        let max = format.max_counter();
+        loop {
+            if counter > max {
+                return Err(StoreError::CounterExhausted { next: counter, requested: 1, max });
+            }
+            let candidate = generator.render_one(counter);
+            counter += 1;
+            let taken = sqlx::query(
+                "SELECT 1 FROM cards WHERE org_id = ?1 AND external_id = ?2 \
+                 UNION ALL SELECT 1 FROM customers WHERE org_id = ?1 AND external_id = ?2",
+            )
+            .bind(org_id)
+            .bind(&candidate)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if taken.is_none() {
+                sqlx::query("UPDATE org_sequences SET next_counter = ? WHERE org_id = ?")
+                    .bind(counter as i64)
+                    .bind(org_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(candidate);
+            }
+        }
+    }
+}
+
+/// Atomically moves the series counter forward by `count` and returns the first
+/// reserved value, or `CounterExhausted` when the range does not fit under `max`.
+async fn reserve_counter_range(
+    tx: &mut Transaction<'static, Sqlite>,
+    org_id: i64,
+    series_id: i64,
+    count: u64,
+    max: u64,
+) -> Result<u64, StoreError> {
+    // The last reserved value, next + count - 1, must be at most max.
+    let highest_start = (max + 1).checked_sub(count);
+    if let Some(highest_start) = highest_start {
+        let first: Option<i64> = sqlx::query_scalar(
+            "UPDATE card_series SET next_counter = next_counter + ? \
+             WHERE org_id = ? AND id = ? AND next_counter <= ? RETURNING next_counter - ?",
+        )
+        .bind(count as i64)
+        .bind(org_id)
+        .bind(series_id)
+        .bind(highest_start as i64)
+        .bind(count as i64)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(first) = first {
+            return Ok(first as u64);
+        }
+    }
+    let next: Option<i64> = sqlx::query_scalar("SELECT next_counter FROM card_series WHERE org_id = ? AND id = ?")
+        .bind(org_id)
+        .bind(series_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match next {
+        Some(next) => Err(StoreError::CounterExhausted { next: next as u64, requested: count, max }),
+        None => Err(StoreError::SeriesNotFound(series_id)),
+    }
+}
