@@ -52,7 +52,7 @@ pub enum OrgCommand {
 #[derive(Debug, Subcommand)]
 pub enum SeriesCommand {
     /// Create a series from the API's JSON body (--json FILE, or - for stdin) or from flags.
-    Create(SeriesCreateArgs),
+    Create(Box<SeriesCreateArgs>),
     /// List the org's series as JSON.
     List,
 }

@@ -108,7 +108,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The seeds' error body: `{"warnings": [], "errors": [{"status": false, "code": N, "message": "..."}]}`.
@@ -189,8 +192,14 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        assert_eq!(CommandError::from(ApiError::new(ErrorCode::CountTooLarge, "")).exit(), Exit::Usage);
-        assert_eq!(CommandError::from(ApiError::new(ErrorCode::Internal, "")).exit(), Exit::Fatal);
+        assert_eq!(
+            CommandError::from(ApiError::new(ErrorCode::CountTooLarge, "")).exit(),
+            Exit::Usage
+        );
+        assert_eq!(
+            CommandError::from(ApiError::new(ErrorCode::Internal, "")).exit(),
+            Exit::Fatal
+        );
         assert_eq!(CommandError::TooManyRejects(String::new()).exit(), Exit::TooManyRejects);
     }
 }

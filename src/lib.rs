@@ -5,10 +5,10 @@
 //! [`store`], and the commands in [`commands`] tie them together for the
 //! binary.
 
-pub mod numbers;
-pub mod domain;
-pub mod error;
-pub mod parallel;
-pub mod store;
 pub mod cli;
 pub mod commands;
+pub mod domain;
+pub mod error;
+pub mod numbers;
+pub mod parallel;
+pub mod store;

@@ -56,7 +56,8 @@ CREATE TABLE cards (
     created_at              TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX cards_org_number ON cards (org_id, card_number);
-CREATE UNIQUE INDEX cards_org_external_id ON cards (org_id, external_id);
+-- Partial: cards without an external ID (all generated cards) cost no index entry.
+CREATE UNIQUE INDEX cards_org_external_id ON cards (org_id, external_id) WHERE external_id IS NOT NULL;
 
 CREATE TABLE customers (
     id          INTEGER PRIMARY KEY,

@@ -19,7 +19,10 @@ pub(super) async fn run(context: &Context<'_>, command: CardsCommand) -> Result<
     match command {
         CardsCommand::Generate(args) => generate(context, args).await?,
         CardsCommand::Add { json } => add(context, &read_json_body(&json)?).await?,
-        CardsCommand::SetExternalId { card_number, external_id } => {
+        CardsCommand::SetExternalId {
+            card_number,
+            external_id,
+        } => {
             set_external_id(context, &card_number, &external_id).await?;
         }
     }
@@ -29,7 +32,12 @@ pub(super) async fn run(context: &Context<'_>, command: CardsCommand) -> Result<
 /// Parses `--count`: 3025 when missing or not a positive integer, 3026 above the limit.
 pub fn parse_count(count: Option<&str>) -> Result<usize, ApiError> {
     let text = count.map(str::trim).unwrap_or_default();
-    let invalid = || ApiError::new(ErrorCode::CountInvalid, format!("count {text:?} is missing or not a positive integer"));
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::CountInvalid,
+            format!("count {text:?} is missing or not a positive integer"),
+        )
+    };
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid());
     }
@@ -37,7 +45,10 @@ pub fn parse_count(count: Option<&str>) -> Result<usize, ApiError> {
     match text.parse::<u64>() {
         Ok(0) => Err(invalid()),
         Ok(count) if count <= MAX_GENERATE_COUNT => Ok(count as usize),
-        _ => Err(ApiError::new(ErrorCode::CountTooLarge, format!("count {text} exceeds {MAX_GENERATE_COUNT}"))),
+        _ => Err(ApiError::new(
+            ErrorCode::CountTooLarge,
+            format!("count {text} exceeds {MAX_GENERATE_COUNT}"),
+        )),
     }
 }
 
@@ -53,7 +64,12 @@ async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), Comma
         .find_series(context.org_id, series_ref)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidSeries, format!("unknown or invalid card series {series_ref}")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidSeries,
+                format!("unknown or invalid card series {series_ref}"),
+            )
+        })?;
     let org = context.org_config().await?;
     if org.status_labels.resolve(&args.status_label).is_none() {
         return Err(status_label_invalid(&args.status_label).into());
@@ -69,10 +85,24 @@ async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), Comma
             .into());
         }
     };
-    let request = GenerateCards { series_id: series.id, count, status_label: args.status_label.clone(), generator };
-    let generated = context.store.generate_cards(context.org_id, &request).await.map_err(store_error)?;
+    let request = GenerateCards {
+        series_id: series.id,
+        count,
+        status_label: args.status_label.clone(),
+        generator,
+    };
+    let generated = context
+        .store
+        .generate_cards(context.org_id, &request)
+        .await
+        .map_err(store_error)?;
     let warnings: Vec<String> = (generated.skipped > 0)
-        .then(|| format!("{} counter value(s) skipped: their numbers were already taken by cards added by hand", generated.skipped))
+        .then(|| {
+            format!(
+                "{} counter value(s) skipped: their numbers were already taken by cards added by hand",
+                generated.skipped
+            )
+        })
         .into_iter()
         .collect();
     match &args.output {
@@ -91,7 +121,12 @@ async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), Comma
     Ok(())
 }
 
-fn write_numbers_csv(path: &Path, numbers: &[String], series_code: &str, status_label: &str) -> Result<(), CommandError> {
+fn write_numbers_csv(
+    path: &Path,
+    numbers: &[String],
+    series_code: &str,
+    status_label: &str,
+) -> Result<(), CommandError> {
     let write = || -> std::io::Result<()> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
         writeln!(out, "card_number,series_code,status_label")?;
@@ -104,44 +139,64 @@ fn write_numbers_csv(path: &Path, numbers: &[String], series_code: &str, status_
 }
 
 fn status_label_invalid(label: &str) -> ApiError {
-    ApiError::new(ErrorCode::StatusLabelInvalid, format!("status label {label:?} is not configured for the org"))
+    ApiError::new(
+        ErrorCode::StatusLabelInvalid,
+        format!("status label {label:?} is not configured for the org"),
+    )
 }
 
 fn check_series_active(series: &Series) -> Result<(), ApiError> {
     if series.definition.is_active {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::SeriesInactive, format!("card series {} is inactive", series.definition.code)))
+        Err(ApiError::new(
+            ErrorCode::SeriesInactive,
+            format!("card series {} is inactive", series.definition.code),
+        ))
     }
 }
 
 /// A broken field rule of a single-record command, as a 400 naming the reject reason.
 fn rejection_error(rejection: Rejection) -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, format!("{}: {}", rejection.reason, rejection.message))
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("{}: {}", rejection.reason, rejection.message),
+    )
 }
 
 async fn add(context: &Context<'_>, body: &CardRequest) -> Result<(), CommandError> {
     let series_ref = match (&body.series_id, &body.series_code) {
         (Some(id), _) => SeriesRef::Id(*id),
         (None, Some(code)) => SeriesRef::Code(code),
-        (None, None) => return Err(ApiError::new(ErrorCode::InvalidRequest, "seriesId or seriesCode is required").into()),
+        (None, None) => {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "seriesId or seriesCode is required").into());
+        }
     };
     let series = context
         .store
         .find_series(context.org_id, series_ref)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| ApiError::new(ErrorCode::SeriesNotFound, format!("card series {series_ref} does not exist")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::SeriesNotFound,
+                format!("card series {series_ref} does not exist"),
+            )
+        })?;
     let card_number = body.card_number.clone().unwrap_or_default();
     check_number_fits_series("cardNumber", &card_number, &series).map_err(rejection_error)?;
     check_series_active(&series)?;
     let org = context.org_config().await?;
-    let status_label = body.status_label.clone().unwrap_or_else(|| DEFAULT_STATUS_LABEL.to_string());
+    let status_label = body
+        .status_label
+        .clone()
+        .unwrap_or_else(|| DEFAULT_STATUS_LABEL.to_string());
     if org.status_labels.resolve(&status_label).is_none() {
         return Err(status_label_invalid(&status_label).into());
     }
     if let Some(external_id) = &body.card_external_id {
-        org.check_external_id("cardExternalId", external_id).map_err(rejection_error)?;
+        org.check_external_id("cardExternalId", external_id)
+            .map_err(rejection_error)?;
     }
     let status_reason = body.status_info.as_ref().and_then(|info| info.reason.clone());
     check_status_reason("statusInfo.reason", status_reason.as_deref()).map_err(rejection_error)?;
@@ -156,14 +211,19 @@ async fn add(context: &Context<'_>, body: &CardRequest) -> Result<(), CommandErr
         custom_fields: body.custom_fields.clone().map(Value::Object),
         mapped_entity: body.mapped_entity.clone().map(Value::Object),
     };
-    let card_id = context.store.add_card(context.org_id, &card).await.map_err(store_error)?;
+    let card_id = context
+        .store
+        .add_card(context.org_id, &card)
+        .await
+        .map_err(store_error)?;
     print_json(&json!({"entity": card_id, "warnings": []}));
     Ok(())
 }
 
 async fn set_external_id(context: &Context<'_>, card_number: &str, external_id: &str) -> Result<(), CommandError> {
     let org = context.org_config().await?;
-    org.check_external_id("cardExternalId", external_id).map_err(rejection_error)?;
+    org.check_external_id("cardExternalId", external_id)
+        .map_err(rejection_error)?;
     let card = context
         .store
         .set_card_external_id(context.org_id, card_number, external_id)
@@ -206,6 +266,9 @@ mod tests {
             assert_eq!(parse_count(bad).unwrap_err().code, ErrorCode::CountInvalid, "{bad:?}");
         }
         assert_eq!(parse_count(Some("100001")).unwrap_err().code, ErrorCode::CountTooLarge);
-        assert_eq!(parse_count(Some("99999999999999999999999")).unwrap_err().code, ErrorCode::CountTooLarge);
+        assert_eq!(
+            parse_count(Some("99999999999999999999999")).unwrap_err().code,
+            ErrorCode::CountTooLarge
+        );
     }
 }

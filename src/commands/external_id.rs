@@ -30,7 +30,11 @@ pub(super) async fn run(context: &Context<'_>, command: ExternalIdCommand) -> Re
             return Err(ApiError::new(ErrorCode::CardLengthInvalid, "CONF_CARD_NUMBER_LENGTH is not set").into());
         }
         Some(Err(no_digits)) => {
-            return Err(ApiError::new(ErrorCode::CardLengthInvalid, format!("CONF_CARD_NUMBER_LENGTH {no_digits}")).into());
+            return Err(ApiError::new(
+                ErrorCode::CardLengthInvalid,
+                format!("CONF_CARD_NUMBER_LENGTH {no_digits}"),
+            )
+            .into());
         }
         Some(Ok(format)) => format,
     };

@@ -18,9 +18,12 @@ use crate::store::{self, Store, StoreError};
 
 /// Runs one command line to completion.
 pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
-    let store = store::open(&cli.database_url).await.map_err(|e| usage(e))?;
+    let store = store::open(&cli.database_url).await.map_err(usage)?;
     tracing::info!(database = %store.describe(), org = cli.org_id, "opened store");
-    let context = Context { store: store.as_ref(), org_id: cli.org_id };
+    let context = Context {
+        store: store.as_ref(),
+        org_id: cli.org_id,
+    };
     match cli.command {
         Command::Org(command) => org::run(&context, command).await,
         Command::Series(command) => series::run(&context, command).await,

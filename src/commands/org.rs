@@ -8,7 +8,9 @@ use crate::error::{CommandError, Exit, usage};
 pub(super) async fn run(context: &Context<'_>, command: OrgCommand) -> Result<Exit, CommandError> {
     if let OrgCommand::Set { key, value } = command {
         let key: ConfigKey = key.parse().map_err(usage)?;
-        let value = key.normalize(&value).map_err(|e| usage(format!("invalid value for {key}: {e}")))?;
+        let value = key
+            .normalize(&value)
+            .map_err(|e| usage(format!("invalid value for {key}: {e}")))?;
         context
             .store
             .set_org_config(context.org_id, key, value.as_deref())

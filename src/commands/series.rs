@@ -13,10 +13,14 @@ pub(super) async fn run(context: &Context<'_>, command: SeriesCommand) -> Result
         SeriesCommand::Create(args) => {
             let request = match &args.json {
                 Some(path) => read_json_body(path)?,
-                None => request_from_flags(args),
+                None => request_from_flags(*args),
             };
             let series = request.validate()?;
-            let id = context.store.create_series(context.org_id, &series).await.map_err(store_error)?;
+            let id = context
+                .store
+                .create_series(context.org_id, &series)
+                .await
+                .map_err(store_error)?;
             print_json(&json!({"entity": id, "warnings": []}));
         }
         SeriesCommand::List => {

@@ -52,7 +52,9 @@ pub struct NewCard {
 /// A series without a generation configuration accepts any well-formed number.
 pub fn check_number_fits_series(field: &'static str, number: &str, series: &Series) -> Result<(), Rejection> {
     check_card_number(field, number)?;
-    let Some(config) = &series.definition.generation else { return Ok(()) };
+    let Some(config) = &series.definition.generation else {
+        return Ok(());
+    };
     config.format().check(number.as_bytes()).map_err(|fault| {
         let reason = match fault {
             NumberFault::LengthMismatch { .. } => RejectReason::LengthMismatch,
@@ -60,7 +62,11 @@ pub fn check_number_fits_series(field: &'static str, number: &str, series: &Seri
             NumberFault::NonDigitBody => RejectReason::InvalidCharacters,
             NumberFault::ChecksumInvalid { .. } => RejectReason::ChecksumInvalid,
         };
-        Rejection::new(reason, field, format!("{field} {fault} (series {})", series.definition.code))
+        Rejection::new(
+            reason,
+            field,
+            format!("{field} {fault} (series {})", series.definition.code),
+        )
     })
 }
 
@@ -80,7 +86,13 @@ mod tests {
             r#"{{"code":"S1","type":"PHYSICAL","cardGenerationConfiguration":{{"prefix":"ghost","length":21,"method":"{method}"}}}}"#
         ))
         .unwrap();
-        Series { id: 224, org_id: 1, definition: request.validate().unwrap(), next_counter: 1, secret: PermutationKey([1; 16]) }
+        Series {
+            id: 224,
+            org_id: 1,
+            definition: request.validate().unwrap(),
+            next_counter: 1,
+            secret: PermutationKey([1; 16]),
+        }
     }
 
     #[test]
@@ -101,7 +113,10 @@ mod tests {
         assert!(check_number_fits_series("card_number", &good, &luhn).is_ok());
         let mut bad = good.into_bytes();
         bad[20] = b'0' + (bad[20] - b'0' + 5) % 10;
-        assert_eq!(reason(std::str::from_utf8(&bad).unwrap()), RejectReason::ChecksumInvalid);
+        assert_eq!(
+            reason(std::str::from_utf8(&bad).unwrap()),
+            RejectReason::ChecksumInvalid
+        );
     }
 
     #[test]
@@ -112,6 +127,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(body.series_id, Some(224));
-        assert_eq!(body.status_info.unwrap().reason.as_deref(), Some("Card is generated but not issued"));
+        assert_eq!(
+            body.status_info.unwrap().reason.as_deref(),
+            Some("Card is generated but not issued")
+        );
     }
 }

@@ -14,7 +14,13 @@ pub const TEXT_MAX_LENGTH: usize = 255;
 
 /// Checks a required card number's presence, length and characters.
 pub fn check_card_number(field: &'static str, value: &str) -> Result<(), Rejection> {
-    check_text(field, value, CARD_NUMBER_MAX_LENGTH, |b| b.is_ascii_alphanumeric(), "ASCII letters and digits")
+    check_text(
+        field,
+        value,
+        CARD_NUMBER_MAX_LENGTH,
+        |b| b.is_ascii_alphanumeric(),
+        "ASCII letters and digits",
+    )
 }
 
 /// Checks a present external ID's length and characters (org rules come after).
@@ -36,13 +42,20 @@ fn check_text(
     allowed_text: &str,
 ) -> Result<(), Rejection> {
     if value.is_empty() {
-        return Err(Rejection::new(RejectReason::MissingField, field, format!("{field} is required")));
+        return Err(Rejection::new(
+            RejectReason::MissingField,
+            field,
+            format!("{field} is required"),
+        ));
     }
     if value.len() > max_length {
         return Err(Rejection::new(
             RejectReason::FieldTooLong,
             field,
-            format!("{field} has {} characters, at most {max_length} are allowed", value.chars().count()),
+            format!(
+                "{field} has {} characters, at most {max_length} are allowed",
+                value.chars().count()
+            ),
         ));
     }
     if let Some(bad) = value.bytes().position(|b| !allowed(b)) {
@@ -50,7 +63,10 @@ fn check_text(
         return Err(Rejection::new(
             RejectReason::InvalidCharacters,
             field,
-            format!("{field} contains {shown:?} at position {}: only {allowed_text} are allowed", bad + 1),
+            format!(
+                "{field} contains {shown:?} at position {}: only {allowed_text} are allowed",
+                bad + 1
+            ),
         ));
     }
     Ok(())
@@ -75,16 +91,36 @@ mod tests {
     #[test]
     fn card_number_rules() {
         assert!(check_card_number("card_number", "Test09000000000037end").is_ok());
-        assert_eq!(check_card_number("card_number", "").unwrap_err().reason, RejectReason::MissingField);
-        assert_eq!(check_card_number("card_number", &"1".repeat(151)).unwrap_err().reason, RejectReason::FieldTooLong);
-        assert_eq!(check_card_number("card_number", "12-34").unwrap_err().reason, RejectReason::InvalidCharacters);
-        assert_eq!(check_card_number("card_number", "12é4").unwrap_err().reason, RejectReason::InvalidCharacters);
+        assert_eq!(
+            check_card_number("card_number", "").unwrap_err().reason,
+            RejectReason::MissingField
+        );
+        assert_eq!(
+            check_card_number("card_number", &"1".repeat(151)).unwrap_err().reason,
+            RejectReason::FieldTooLong
+        );
+        assert_eq!(
+            check_card_number("card_number", "12-34").unwrap_err().reason,
+            RejectReason::InvalidCharacters
+        );
+        assert_eq!(
+            check_card_number("card_number", "12é4").unwrap_err().reason,
+            RejectReason::InvalidCharacters
+        );
     }
 
     #[test]
     fn external_id_charset() {
         assert!(check_external_id_charset("external_id", "CardExternal_69-93").is_ok());
-        assert_eq!(check_external_id_charset("external_id", &"a".repeat(51)).unwrap_err().reason, RejectReason::FieldTooLong);
-        assert_eq!(check_external_id_charset("external_id", "a b").unwrap_err().reason, RejectReason::InvalidCharacters);
+        assert_eq!(
+            check_external_id_charset("external_id", &"a".repeat(51))
+                .unwrap_err()
+                .reason,
+            RejectReason::FieldTooLong
+        );
+        assert_eq!(
+            check_external_id_charset("external_id", "a b").unwrap_err().reason,
+            RejectReason::InvalidCharacters
+        );
     }
 }

@@ -106,10 +106,13 @@ impl FromStr for ConfigKey {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        ConfigKey::ALL.into_iter().find(|key| key.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = ConfigKey::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown configuration key {name:?}; known keys: {}", known.join(", "))
-        })
+        ConfigKey::ALL
+            .into_iter()
+            .find(|key| key.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = ConfigKey::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown configuration key {name:?}; known keys: {}", known.join(", "))
+            })
     }
 }
 
@@ -130,7 +133,12 @@ fn parse_bool(value: &str) -> Result<bool, String> {
 }
 
 fn parse_list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// An org's configuration, parsed.
@@ -177,7 +185,11 @@ impl OrgConfig {
                 ConfigKey::GenerationEnabled => config.generation_enabled = parse_bool(&value)?,
                 ConfigKey::ClientV2ApiEnabled => config.client_v2_api_enabled = parse_bool(&value)?,
                 ConfigKey::SourceAccountsExternalIdEnabled => config.source_accounts = parse_list(&value),
-                ConfigKey::ChecksumDigitAlgorithm => config.algorithm = value.parse().map_err(|e: crate::numbers::UnknownMethod| e.to_string())?,
+                ConfigKey::ChecksumDigitAlgorithm => {
+                    config.algorithm = value
+                        .parse()
+                        .map_err(|e: crate::numbers::UnknownMethod| e.to_string())?
+                }
                 ConfigKey::NumberLength => config.length = value.parse().ok(),
                 ConfigKey::NumberPrefix => config.prefix = value,
                 ConfigKey::NumberSuffix => config.suffix = value,
@@ -214,10 +226,20 @@ impl OrgConfig {
     /// The suffix applies to `AUTO_INC` only.
     pub fn external_id_format(&self) -> Option<Result<NumberFormat, NoDigitsLeft>> {
         let length = self.length?;
-        let suffix = if self.algorithm == Method::AutoIncrement { self.suffix.as_str() } else { "" };
-        Some(NumberFormat::new(&self.prefix, suffix, length, self.algorithm).map(|format| {
-            if self.prefix_in_checksum { format.with_prefix_in_checksum() } else { format }
-        }))
+        let suffix = if self.algorithm == Method::AutoIncrement {
+            self.suffix.as_str()
+        } else {
+            ""
+        };
+        Some(
+            NumberFormat::new(&self.prefix, suffix, length, self.algorithm).map(|format| {
+                if self.prefix_in_checksum {
+                    format.with_prefix_in_checksum()
+                } else {
+                    format
+                }
+            }),
+        )
     }
 
     /// Checks an imported or supplied external ID against the org's rules:
@@ -231,7 +253,10 @@ impl OrgConfig {
             return Err(Rejection::new(
                 RejectReason::LengthMismatch,
                 field,
-                format!("{field} has {} characters, CONF_CARD_NUMBER_LENGTH is {length}", value.len()),
+                format!(
+                    "{field} has {} characters, CONF_CARD_NUMBER_LENGTH is {length}",
+                    value.len()
+                ),
             ));
         }
         let Some(rest) = value.strip_prefix(self.prefix.as_str()) else {
@@ -241,12 +266,17 @@ impl OrgConfig {
                 format!("{field} does not start with CONF_CARD_NUMBER_PREFIX {:?}", self.prefix),
             ));
         };
-        let Some(algorithm) = self.algorithm.check_digit() else { return Ok(()) };
+        let Some(algorithm) = self.algorithm.check_digit() else {
+            return Ok(());
+        };
         if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Rejection::new(
                 RejectReason::InvalidCharacters,
                 field,
-                format!("{field}: the part after the prefix must be digits for the {} check digit", self.algorithm),
+                format!(
+                    "{field}: the part after the prefix must be digits for the {} check digit",
+                    self.algorithm
+                ),
             ));
         }
         let head: Vec<u8> = if self.prefix_in_checksum {
@@ -277,17 +307,29 @@ mod tests {
     #[test]
     fn keys_validate_their_values() {
         assert_eq!(ConfigKey::GenerationEnabled.normalize("1"), Ok(Some("true".into())));
-        assert_eq!(ConfigKey::GenerationEnabled.normalize("FALSE"), Ok(Some("false".into())));
+        assert_eq!(
+            ConfigKey::GenerationEnabled.normalize("FALSE"),
+            Ok(Some("false".into()))
+        );
         assert!(ConfigKey::GenerationEnabled.normalize("yes").is_err());
         assert_eq!(ConfigKey::NumberLength.normalize("50"), Ok(Some("50".into())));
         assert!(ConfigKey::NumberLength.normalize("51").is_err());
         assert!(ConfigKey::NumberLength.normalize("0").is_err());
-        assert_eq!(ConfigKey::ChecksumDigitAlgorithm.normalize("luhnalgo"), Ok(Some("LUHN_ALGO".into())));
-        assert_eq!(ConfigKey::ChecksumDigitAlgorithm.normalize("DEFAULT"), Ok(Some("AUTO_INC".into())));
+        assert_eq!(
+            ConfigKey::ChecksumDigitAlgorithm.normalize("luhnalgo"),
+            Ok(Some("LUHN_ALGO".into()))
+        );
+        assert_eq!(
+            ConfigKey::ChecksumDigitAlgorithm.normalize("DEFAULT"),
+            Ok(Some("AUTO_INC".into()))
+        );
         assert!(ConfigKey::ChecksumDigitAlgorithm.normalize("CRC").is_err());
         assert!(ConfigKey::NumberPrefix.normalize("AB-").is_err());
         assert!(ConfigKey::NumberOffset.normalize("-1").is_err());
-        assert_eq!(ConfigKey::SourceAccountsExternalIdEnabled.normalize(" 12, 34 ,"), Ok(Some("12,34".into())));
+        assert_eq!(
+            ConfigKey::SourceAccountsExternalIdEnabled.normalize(" 12, 34 ,"),
+            Ok(Some("12,34".into()))
+        );
         assert!(ConfigKey::ValuesIncludedInChecksum.normalize("SUFFIX").is_err());
         assert!("CONF_NOPE".parse::<ConfigKey>().is_err());
         assert_eq!(ConfigKey::NumberPrefix.normalize(""), Ok(None));
@@ -297,7 +339,10 @@ mod tests {
     fn external_ids_without_length_are_checked_for_limit_and_charset_only() {
         let org = config(&[]);
         assert!(org.check_external_id("external_id", "CardExternal6993").is_ok());
-        assert_eq!(org.check_external_id("external_id", "a*b").unwrap_err().reason, RejectReason::InvalidCharacters);
+        assert_eq!(
+            org.check_external_id("external_id", "a*b").unwrap_err().reason,
+            RejectReason::InvalidCharacters
+        );
     }
 
     #[test]
@@ -318,7 +363,10 @@ mod tests {
         assert_eq!(reason("EX0000A420"), RejectReason::InvalidCharacters);
         let mut bad = good.into_bytes();
         bad[9] = b'0' + (bad[9] - b'0' + 1) % 10;
-        assert_eq!(reason(std::str::from_utf8(&bad).unwrap()), RejectReason::ChecksumInvalid);
+        assert_eq!(
+            reason(std::str::from_utf8(&bad).unwrap()),
+            RejectReason::ChecksumInvalid
+        );
     }
 
     #[test]

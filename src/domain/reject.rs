@@ -92,7 +92,11 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: RejectReason, field: &'static str, message: impl Into<String>) -> Self {
-        Rejection { reason, field, message: message.into() }
+        Rejection {
+            reason,
+            field,
+            message: message.into(),
+        }
     }
 }
 

@@ -165,10 +165,16 @@ impl SeriesRequest {
             }
         };
         if self.expiry_days.is_some_and(|days| days < 0) {
-            return Err(invalid(ErrorCode::ExpiryDaysNegative, "expiryDays must not be negative"));
+            return Err(invalid(
+                ErrorCode::ExpiryDaysNegative,
+                "expiryDays must not be negative",
+            ));
         }
         if self.max_active_cards_per_customer.is_some_and(|max| max < 0) {
-            return Err(invalid(ErrorCode::InvalidRequest, "maxActiveCardsPerCustomer must not be negative"));
+            return Err(invalid(
+                ErrorCode::InvalidRequest,
+                "maxActiveCardsPerCustomer must not be negative",
+            ));
         }
         let trigger = match self.trigger.as_deref().map(str::trim) {
             None | Some("") | Some("SERIES_ID") => Trigger::SeriesId,
@@ -226,7 +232,10 @@ impl GenerationConfigRequest {
             ));
         }
         let Some(length) = self.length else {
-            return Err(invalid(ErrorCode::CardLengthInvalid, "cardGenerationConfiguration.length is required"));
+            return Err(invalid(
+                ErrorCode::CardLengthInvalid,
+                "cardGenerationConfiguration.length is required",
+            ));
         };
         if length > MAX_CARD_LENGTH {
             return Err(invalid(
@@ -242,7 +251,9 @@ impl GenerationConfigRequest {
         }
         let method = match self.method.as_deref().map(str::trim) {
             None | Some("") => Method::AutoIncrement,
-            Some(text) => text.parse::<Method>().map_err(|e| invalid(ErrorCode::InvalidRequest, e.to_string()))?,
+            Some(text) => text
+                .parse::<Method>()
+                .map_err(|e| invalid(ErrorCode::InvalidRequest, e.to_string()))?,
         };
         let format = NumberFormat::new(&prefix, &suffix, length as usize, method)
             .map_err(|e| invalid(ErrorCode::CardLengthInvalid, e.to_string()))?;
@@ -257,7 +268,13 @@ impl GenerationConfigRequest {
                 ),
             ));
         }
-        Ok(GenerationConfig { prefix, suffix, offset: offset as u64, length: length as usize, method })
+        Ok(GenerationConfig {
+            prefix,
+            suffix,
+            offset: offset as u64,
+            length: length as usize,
+            method,
+        })
     }
 }
 
@@ -289,20 +306,65 @@ mod tests {
     fn seeds_body_is_valid() {
         let series = seeds_body().validate().unwrap();
         let config = series.generation.unwrap();
-        assert_eq!((config.prefix.as_str(), config.suffix.as_str(), config.length), ("M2", "C0", 10));
+        assert_eq!(
+            (config.prefix.as_str(), config.suffix.as_str(), config.length),
+            ("M2", "C0", 10)
+        );
         assert_eq!(config.method, Method::RandomMod7);
         assert_eq!(series.series_type, SeriesType::Digital);
     }
 
     #[test]
     fn every_rule_has_its_code() {
-        assert_eq!(code_of(SeriesRequest { code: Some(" ".into()), ..seeds_body() }), 3001);
-        assert_eq!(code_of(SeriesRequest { code: Some("a-b".into()), ..seeds_body() }), 3032);
-        assert_eq!(code_of(SeriesRequest { code: Some("a".repeat(51)), ..seeds_body() }), 3032);
-        assert_eq!(code_of(SeriesRequest { series_type: None, ..seeds_body() }), 3003);
-        assert_eq!(code_of(SeriesRequest { series_type: Some("PLASTIC".into()), ..seeds_body() }), 400);
-        assert_eq!(code_of(SeriesRequest { expiry_days: Some(-1), ..seeds_body() }), 3019);
-        assert_eq!(code_of(SeriesRequest { card_generation_configuration: None, ..seeds_body() }), 3007);
+        assert_eq!(
+            code_of(SeriesRequest {
+                code: Some(" ".into()),
+                ..seeds_body()
+            }),
+            3001
+        );
+        assert_eq!(
+            code_of(SeriesRequest {
+                code: Some("a-b".into()),
+                ..seeds_body()
+            }),
+            3032
+        );
+        assert_eq!(
+            code_of(SeriesRequest {
+                code: Some("a".repeat(51)),
+                ..seeds_body()
+            }),
+            3032
+        );
+        assert_eq!(
+            code_of(SeriesRequest {
+                series_type: None,
+                ..seeds_body()
+            }),
+            3003
+        );
+        assert_eq!(
+            code_of(SeriesRequest {
+                series_type: Some("PLASTIC".into()),
+                ..seeds_body()
+            }),
+            400
+        );
+        assert_eq!(
+            code_of(SeriesRequest {
+                expiry_days: Some(-1),
+                ..seeds_body()
+            }),
+            3019
+        );
+        assert_eq!(
+            code_of(SeriesRequest {
+                card_generation_configuration: None,
+                ..seeds_body()
+            }),
+            3007
+        );
         assert_eq!(code_of(with_config(|c| c.prefix = Some("M-2".into()))), 3022);
         assert_eq!(code_of(with_config(|c| c.prefix = Some("M".repeat(51)))), 3022);
         assert_eq!(code_of(with_config(|c| c.suffix = Some("C 0".into()))), 3023);
@@ -313,7 +375,13 @@ mod tests {
         assert_eq!(code_of(with_config(|c| c.offset = Some(100_000))), 3047); // 10 - 4 - 1 = 5 digits
         assert!(with_config(|c| c.offset = Some(99_999)).validate().is_ok());
         assert_eq!(code_of(with_config(|c| c.method = Some("CRC32".into()))), 400);
-        assert_eq!(code_of(SeriesRequest { trigger: Some("NEVER".into()), ..seeds_body() }), 400);
+        assert_eq!(
+            code_of(SeriesRequest {
+                trigger: Some("NEVER".into()),
+                ..seeds_body()
+            }),
+            400
+        );
     }
 
     #[test]

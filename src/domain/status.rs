@@ -49,7 +49,9 @@ impl FromStr for SystemStatus {
         SystemStatus::ALL
             .into_iter()
             .find(|status| status.as_str() == text)
-            .ok_or_else(|| format!("{text:?} is not a system status (NOT_ISSUED, ISSUED, ACTIVE, SUSPENDED, EXPIRED, DELETED)"))
+            .ok_or_else(|| {
+                format!("{text:?} is not a system status (NOT_ISSUED, ISSUED, ACTIVE, SUSPENDED, EXPIRED, DELETED)")
+            })
     }
 }
 
@@ -78,10 +80,12 @@ impl StatusLabels {
 
     /// The system status a label stands for, or `None` when the org does not know the label.
     pub fn resolve(&self, label: &str) -> Option<SystemStatus> {
-        label
-            .parse::<SystemStatus>()
-            .ok()
-            .or_else(|| self.custom.iter().find(|(known, _)| known == label).map(|(_, status)| *status))
+        label.parse::<SystemStatus>().ok().or_else(|| {
+            self.custom
+                .iter()
+                .find(|(known, _)| known == label)
+                .map(|(_, status)| *status)
+        })
     }
 
     /// The canonical `LABEL:STATUS,...` text.

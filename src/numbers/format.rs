@@ -133,7 +133,10 @@ impl NumberFormat {
     /// Checks a number made elsewhere: length, prefix/suffix, digits-only body, check digit.
     pub fn check(&self, number: &[u8]) -> Result<(), NumberFault> {
         if number.len() != self.length {
-            return Err(NumberFault::LengthMismatch { expected: self.length, actual: number.len() });
+            return Err(NumberFault::LengthMismatch {
+                expected: self.length,
+                actual: number.len(),
+            });
         }
         if !number.starts_with(self.prefix.as_bytes()) || !number.ends_with(self.suffix.as_bytes()) {
             return Err(NumberFault::PrefixSuffixMismatch {
@@ -200,17 +203,32 @@ mod tests {
         let mod7 = NumberFormat::new("M", "", 9, Method::Mod7).unwrap();
         assert_eq!(render(&mod7, 1_234_567), "M12345675");
         assert_eq!(mod7.check(b"M12345675"), Ok(()));
-        assert!(matches!(mod7.check(b"M12345674"), Err(NumberFault::ChecksumInvalid { .. })));
+        assert!(matches!(
+            mod7.check(b"M12345674"),
+            Err(NumberFault::ChecksumInvalid { .. })
+        ));
     }
 
     #[test]
     fn check_reports_faults_in_order() {
         let format = NumberFormat::new("AB", "Z", 8, Method::Luhn).unwrap();
-        assert!(matches!(format.check(b"AB1234Z"), Err(NumberFault::LengthMismatch { expected: 8, actual: 7 })));
-        assert!(matches!(format.check(b"XB12345Z"), Err(NumberFault::PrefixSuffixMismatch { .. })));
-        assert!(matches!(format.check(b"AB12345Y"), Err(NumberFault::PrefixSuffixMismatch { .. })));
+        assert!(matches!(
+            format.check(b"AB1234Z"),
+            Err(NumberFault::LengthMismatch { expected: 8, actual: 7 })
+        ));
+        assert!(matches!(
+            format.check(b"XB12345Z"),
+            Err(NumberFault::PrefixSuffixMismatch { .. })
+        ));
+        assert!(matches!(
+            format.check(b"AB12345Y"),
+            Err(NumberFault::PrefixSuffixMismatch { .. })
+        ));
         assert_eq!(format.check(b"AB12a45Z"), Err(NumberFault::NonDigitBody));
-        assert!(matches!(format.check(b"AB12345Z"), Err(NumberFault::ChecksumInvalid { .. })));
+        assert!(matches!(
+            format.check(b"AB12345Z"),
+            Err(NumberFault::ChecksumInvalid { .. })
+        ));
         let good = render(&format, 1234);
         assert_eq!(format.check(good.as_bytes()), Ok(()));
     }
@@ -237,7 +255,10 @@ mod tests {
         let plain = NumberFormat::new("12", "", 6, Method::Luhn).unwrap();
         let with_prefix = plain.clone().with_prefix_in_checksum();
         let number = render(&with_prefix, 345);
-        assert_eq!(CheckDigit::Luhn.compute(number[..5].as_bytes()), number.as_bytes()[5] - b'0');
+        assert_eq!(
+            CheckDigit::Luhn.compute(&number.as_bytes()[..5]),
+            number.as_bytes()[5] - b'0'
+        );
         assert_eq!(with_prefix.check(number.as_bytes()), Ok(()));
     }
 

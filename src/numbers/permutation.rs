@@ -96,7 +96,11 @@ impl DecimalPermutation {
             if round % 2 == 0 {
                 low = add_mod(low, self.round_value(round, high) % self.low_modulus, self.low_modulus);
             } else {
-                high = add_mod(high, self.round_value(round, low) % self.high_modulus, self.high_modulus);
+                high = add_mod(
+                    high,
+                    self.round_value(round, low) % self.high_modulus,
+                    self.high_modulus,
+                );
             }
         }
         let zeros = out.len() - self.permuted_digits;
@@ -138,7 +142,11 @@ impl DecimalPermutation {
 /// `(value + step) mod modulus` for operands below `modulus`, without overflow.
 fn add_mod(value: u64, step: u64, modulus: u64) -> u64 {
     let step = step % modulus;
-    if value >= modulus - step { value - (modulus - step) } else { value + step }
+    if value >= modulus - step {
+        value - (modulus - step)
+    } else {
+        value + step
+    }
 }
 
 /// Writes `value` right-aligned and zero-padded into `out`.
@@ -188,7 +196,11 @@ mod tests {
                     continue;
                 }
                 permutation.write_permuted(counter, &mut out);
-                assert_eq!(permutation.invert(&out), Some(counter), "width {width} counter {counter}");
+                assert_eq!(
+                    permutation.invert(&out),
+                    Some(counter),
+                    "width {width} counter {counter}"
+                );
             }
         }
     }

@@ -119,7 +119,12 @@ pub trait Store: Send + Sync {
     async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError>;
 
     /// Sets a card's external ID and writes a `card_external_id_set` event.
-    async fn set_card_external_id(&self, org_id: i64, card_number: &str, external_id: &str) -> Result<CardView, StoreError>;
+    async fn set_card_external_id(
+        &self,
+        org_id: i64,
+        card_number: &str,
+        external_id: &str,
+    ) -> Result<CardView, StoreError>;
 
     /// Reserves the next org-level external ID of `format`, skipping values
     /// already used by a card or customer; `offset` is the counter's floor.
@@ -129,9 +134,11 @@ pub trait Store: Send + Sync {
 /// Opens (creating and migrating if needed) the store a URL names.
 pub async fn open(url: &str) -> Result<Box<dyn Store>, OpenError> {
     match Backend::from_url(url) {
-        Some(Backend::Sqlite) => Ok(Box::new(SqliteStore::open(url).await.map_err(|source| OpenError::Store {
-            url: redact(url),
-            source,
+        Some(Backend::Sqlite) => Ok(Box::new(SqliteStore::open(url).await.map_err(|source| {
+            OpenError::Store {
+                url: redact(url),
+                source,
+            }
         })?)),
         Some(Backend::Postgres) => Err(OpenError::Unsupported(redact(url))),
         None => Err(OpenError::UnknownScheme(redact(url))),

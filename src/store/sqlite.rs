@@ -7,11 +7,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    CardView, GenerateCards, GeneratedCards, Store, StoreError, SeriesRef, card_created_payload, new_secret, now,
+    CardView, GenerateCards, GeneratedCards, SeriesRef, Store, StoreError, card_created_payload, new_secret, now,
     redact,
 };
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
@@ -39,9 +41,15 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool, url: url.to_string() })
+        Ok(SqliteStore {
+            pool,
+            url: url.to_string(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -76,7 +84,8 @@ fn series_from_row(row: &SqliteRow) -> Result<Series, StoreError> {
             method: Method::from_str(&row.try_get::<String, _>("gen_method")?).map_err(|_| corrupt("gen_method"))?,
         }),
     };
-    let secret = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?).ok_or_else(|| corrupt("secret_key"))?;
+    let secret =
+        PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?).ok_or_else(|| corrupt("secret_key"))?;
     Ok(Series {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
@@ -310,7 +319,7 @@ impl Store for SqliteStore {
             .bind(&request.status_label)
             .bind(run_id)
             .bind(&created_at)
-            .bind(block.to_json_array())
+            .bind(block.to_sorted_json_array())
             .execute(&mut *tx)
             .await?
             .rows_affected() as usize;
@@ -343,7 +352,11 @@ impl Store for SqliteStore {
         });
         insert_event(&mut tx, org_id, Some(run_id), "cards_generated", &payload, &created_at).await?;
         tx.commit().await?;
-        Ok(GeneratedCards { run_id, numbers, skipped })
+        Ok(GeneratedCards {
+            run_id,
+            numbers,
+            skipped,
+        })
     }
 
     async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError> {
@@ -382,12 +395,25 @@ impl Store for SqliteStore {
             }
             Err(error) => return Err(error.into()),
         };
-        insert_event(&mut tx, org_id, None, "card_created", &card_created_payload(card_id, org_id, card), &created_at).await?;
+        insert_event(
+            &mut tx,
+            org_id,
+            None,
+            "card_created",
+            &card_created_payload(card_id, org_id, card),
+            &created_at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(card_id)
     }
 
-    async fn set_card_external_id(&self, org_id: i64, card_number: &str, external_id: &str) -> Result<CardView, StoreError> {
+    async fn set_card_external_id(
+        &self,
+        org_id: i64,
+        card_number: &str,
+        external_id: &str,
+    ) -> Result<CardView, StoreError> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query("UPDATE cards SET external_id = ? WHERE org_id = ? AND card_number = ?")
             .bind(external_id)
@@ -398,7 +424,9 @@ impl Store for SqliteStore {
         match updated {
             Ok(done) if done.rows_affected() == 0 => return Err(StoreError::CardNotFound(card_number.to_string())),
             Ok(_) => {}
-            Err(error) if is_unique_violation(&error) => return Err(StoreError::ExternalIdExists(external_id.to_string())),
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::ExternalIdExists(external_id.to_string()));
+            }
             Err(error) => return Err(error.into()),
         }
         let row = sqlx::query(CARD_VIEW_SELECT)
@@ -439,7 +467,11 @@ impl Store for SqliteStore {
         let max = format.max_counter();
         loop {
             if counter > max {
-                return Err(StoreError::CounterExhausted { next: counter, requested: 1, max });
+                return Err(StoreError::CounterExhausted {
+                    next: counter,
+                    requested: 1,
+                    max,
+                });
             }
             let candidate = generator.render_one(counter);
             counter += 1;
@@ -497,7 +529,11 @@ async fn reserve_counter_range(
         .fetch_optional(&mut **tx)
         .await?;
     match next {
-        Some(next) => Err(StoreError::CounterExhausted { next: next as u64, requested: count, max }),
+        Some(next) => Err(StoreError::CounterExhausted {
+            next: next as u64,
+            requested: count,
+            max,
+        }),
         None => Err(StoreError::SeriesNotFound(series_id)),
     }
 }

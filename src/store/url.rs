@@ -57,9 +57,15 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(redact("postgres://app:s3cret@db:5432/cards"), "postgres://app:***@db:5432/cards");
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/cards"),
+            "postgres://app:***@db:5432/cards"
+        );
         assert_eq!(redact("postgres://app:p@ss@db/cards"), "postgres://app:***@db/cards");
-        assert_eq!(redact("postgres://db/cards?user=app&password=s3cret"), "postgres://db/cards?user=app&password=***");
+        assert_eq!(
+            redact("postgres://db/cards?user=app&password=s3cret"),
+            "postgres://db/cards?user=app&password=***"
+        );
         assert_eq!(redact("postgres://app@db/cards"), "postgres://app@db/cards");
         assert_eq!(redact("sqlite://cardbatch.db"), "sqlite://cardbatch.db");
     }

@@ -1,0 +1,120 @@
+//! Shared by the integration tests: a scratch directory with its own database,
+//! and helpers that run the real `cardbatch` binary against it.
+//!
+//! Every test body takes a [`Backend`]; SQLite always runs, PostgreSQL runs
+//! when `CARDBATCH_TEST_POSTGRES_URL` names a server (the README's test
+//! command starts one).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const SEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seeds");
+
+/// A scratch workspace: a temporary directory and a database of its own.
+pub struct Workspace {
+    pub dir: TempDir,
+    pub url: String,
+}
+
+impl Workspace {
+    /// A fresh SQLite database in a new temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("cards.db").display());
+        Workspace { dir, url }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file into the workspace and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write fixture");
+        path
+    }
+
+    /// A `cardbatch` command bound to this workspace's database, run from its directory.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("cardbatch").expect("cardbatch binary");
+        cmd.current_dir(self.dir.path())
+            .env("DATABASE_URL", &self.url)
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// A plain `std::process::Command` for the binary, for tests that spawn processes side by side.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin!("cardbatch"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("DATABASE_URL", &self.url)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn cardbatch")
+    }
+
+    /// Runs `cardbatch ARGS` and returns its output, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run cardbatch")
+    }
+
+    /// Runs `cardbatch ARGS`, asserts exit 0, and parses stdout as JSON.
+    pub fn ok_json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "cardbatch {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {args:?} is not JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// Runs `cardbatch ARGS`, asserts exit 2 and the seeds' error shape on stderr, and returns the code.
+    pub fn api_error(&self, args: &[&str]) -> i64 {
+        let output = self.run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "cardbatch {args:?}: {stderr}");
+        let body: Value =
+            serde_json::from_str(stderr.trim()).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {stderr}"));
+        assert_eq!(body["warnings"], serde_json::json!([]));
+        assert_eq!(body["errors"][0]["status"], Value::Bool(false));
+        assert!(body["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        body["errors"][0]["code"].as_i64().expect("numeric code")
+    }
+
+    /// Creates a series from flags and returns its id.
+    pub fn series(&self, args: &[&str]) -> i64 {
+        let mut full = vec!["series", "create"];
+        full.extend_from_slice(args);
+        self.ok_json(&full)["entity"].as_i64().expect("series id")
+    }
+}
+
+pub fn seed(name: &str) -> String {
+    Path::new(SEEDS).join(name).display().to_string()
+}
+
+/// The `data` array of a `cards generate` response.
+pub fn numbers(response: &Value) -> Vec<String> {
+    response["data"]
+        .as_array()
+        .expect("data array")
+        .iter()
+        .map(|n| n.as_str().expect("number string").to_string())
+        .collect()
+}
