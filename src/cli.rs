@@ -39,6 +39,81 @@ pub enum Command {
     /// Org-level external IDs.
     #[command(subcommand, name = "external-id")]
     ExternalId(ExternalIdCommand),
+    /// Import cards, card external IDs or customers from CSV or JSON lines.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Write a run's reject report again.
+    #[command(subcommand)]
+    Rejects(RejectsCommand),
+    /// Drain the events outbox.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import cards (card_number, series_code or series_id, status_label, external_id, customer_id, status_reason).
+    Cards(ImportArgs),
+    /// Set external IDs of existing cards (card_number, external_id).
+    ExternalIds {
+        #[command(flatten)]
+        args: ImportArgs,
+        /// Replace an external ID a card already has (otherwise EXTERNAL_ID_ALREADY_SET).
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Register customers (customer_id, external_id); missing external IDs are generated.
+    Customers(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The input file (.csv, .jsonl, optionally .gz), or - for stdin.
+    pub file: String,
+    /// The input format (default: from the file name, else from the first byte).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::import::input::Format>,
+    /// Where to write the reject report (default: FILE.rejects.csv beside the input).
+    #[arg(long)]
+    pub reject_report: Option<PathBuf>,
+    /// Also write the summary as JSON to FILE.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Print the summary as JSON on stdout (otherwise as text).
+    #[arg(long)]
+    pub json: bool,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+    /// Stop with exit 3 at the reject after the first N.
+    #[arg(long)]
+    pub max_rejects: Option<u64>,
+    /// Validate everything, database checks included, write the reject report, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RejectsCommand {
+    /// Write a run's reject report (to stdout, or --output FILE).
+    Export {
+        #[arg(long = "run")]
+        run_id: i64,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Write events as JSON lines in id order (to stdout, or --output FILE).
+    Export {
+        /// Only events with a larger id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

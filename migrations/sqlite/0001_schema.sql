@@ -52,7 +52,9 @@ CREATE TABLE cards (
     custom_fields           TEXT,
     mapped_entity           TEXT,
     transaction_not_allowed INTEGER NOT NULL DEFAULT 0,
+    -- the run that created the card, and the run that last set its external ID
     run_id                  INTEGER,
+    external_id_run_id      INTEGER,
     created_at              TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX cards_org_number ON cards (org_id, card_number);
@@ -64,6 +66,7 @@ CREATE TABLE customers (
     org_id      INTEGER NOT NULL,
     customer_id INTEGER NOT NULL,
     external_id TEXT    NOT NULL,
+    external_id_generated INTEGER NOT NULL DEFAULT 0,
     run_id      INTEGER,
     created_at  TEXT    NOT NULL,
     UNIQUE (org_id, customer_id),
@@ -78,8 +81,10 @@ CREATE TABLE runs (
     input_name        TEXT,
     input_hash        TEXT,
     status            TEXT    NOT NULL,
+    -- the checkpoint: every record up to this number has its verdict committed
     records_committed INTEGER NOT NULL DEFAULT 0,
-    lines_committed   INTEGER NOT NULL DEFAULT 0,
+    inserted          INTEGER NOT NULL DEFAULT 0,
+    rejected          INTEGER NOT NULL DEFAULT 0,
     started_at        TEXT    NOT NULL,
     finished_at       TEXT,
     UNIQUE (org_id, kind, input_hash)

@@ -2,7 +2,9 @@
 //! domain rules and the store, and prints its result.
 
 mod cards;
+mod export;
 mod external_id;
+mod import;
 mod org;
 mod series;
 
@@ -29,6 +31,9 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
         Command::Series(command) => series::run(&context, command).await,
         Command::Cards(command) => cards::run(&context, command).await,
         Command::ExternalId(command) => external_id::run(&context, command).await,
+        Command::Import(command) => import::run(&context, command, cli.quiet).await,
+        Command::Rejects(command) => export::rejects(&context, command).await,
+        Command::Events(command) => export::events(&context, command).await,
     }
 }
 
@@ -77,4 +82,14 @@ fn read_json_body<T: DeserializeOwned>(path: &Path) -> Result<T, CommandError> {
 /// Prints a JSON value on stdout.
 fn print_json(value: &serde_json::Value) {
     println!("{value}");
+}
+
+/// A buffered writer to FILE, or to stdout without one.
+fn output_writer(path: Option<&Path>) -> Result<Box<dyn std::io::Write>, CommandError> {
+    Ok(match path {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| usage(format!("cannot create {}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
 }

@@ -62,11 +62,16 @@ pub fn check_number_fits_series(field: &'static str, number: &str, series: &Seri
             NumberFault::NonDigitBody => RejectReason::InvalidCharacters,
             NumberFault::ChecksumInvalid { .. } => RejectReason::ChecksumInvalid,
         };
-        Rejection::new(
+        let rejection = Rejection::new(
             reason,
             field,
             format!("{field} {fault} (series {})", series.definition.code),
-        )
+        );
+        if fault == NumberFault::NonDigitBody {
+            rejection.in_generated_part()
+        } else {
+            rejection
+        }
     })
 }
 

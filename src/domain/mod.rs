@@ -10,6 +10,6 @@ pub mod status;
 
 pub use card::{CardRequest, NewCard};
 pub use org_config::{ConfigKey, OrgConfig};
-pub use reject::{RejectReason, Rejection};
+pub use reject::{RejectReason, Rejection, Stage};
 pub use series::{NewSeries, Series, SeriesRequest};
 pub use status::{StatusLabels, SystemStatus};

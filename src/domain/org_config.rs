@@ -277,7 +277,8 @@ impl OrgConfig {
                     "{field}: the part after the prefix must be digits for the {} check digit",
                     self.algorithm
                 ),
-            ));
+            )
+            .in_generated_part());
         }
         let head: Vec<u8> = if self.prefix_in_checksum {
             self.prefix.bytes().filter(u8::is_ascii_digit).collect()

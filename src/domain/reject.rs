@@ -81,6 +81,45 @@ impl FromStr for RejectReason {
     }
 }
 
+/// The order in which rules are applied: a record's verdict is the broken
+/// rule of the earliest stage (ties go to the field that comes first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    Shape,
+    RequiredFields,
+    LimitsAndCharset,
+    Lookup,
+    Length,
+    PrefixSuffix,
+    /// A non-digit between prefix and suffix: after the prefix/suffix match, before the check digit.
+    GeneratedPart,
+    CheckDigit,
+    StatusLabel,
+    DuplicateInFile,
+    DuplicateInDatabase,
+}
+
+impl Stage {
+    /// The stage a reason belongs to (`INVALID_CHARACTERS` in the generated
+    /// part is marked with [`Rejection::in_generated_part`]).
+    pub fn of(reason: RejectReason) -> Stage {
+        match reason {
+            RejectReason::MalformedRecord => Stage::Shape,
+            RejectReason::MissingField => Stage::RequiredFields,
+            RejectReason::FieldTooLong | RejectReason::InvalidCharacters => Stage::LimitsAndCharset,
+            RejectReason::SeriesNotFound | RejectReason::SeriesInactive | RejectReason::CardNotFound => Stage::Lookup,
+            RejectReason::LengthMismatch => Stage::Length,
+            RejectReason::PrefixSuffixMismatch => Stage::PrefixSuffix,
+            RejectReason::ChecksumInvalid => Stage::CheckDigit,
+            RejectReason::StatusLabelInvalid => Stage::StatusLabel,
+            RejectReason::DuplicateInFile => Stage::DuplicateInFile,
+            RejectReason::DuplicateInDatabase
+            | RejectReason::ExternalIdAlreadySet
+            | RejectReason::MaxActiveCardsExceeded => Stage::DuplicateInDatabase,
+        }
+    }
+}
+
 /// A rule broken by one field of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -88,6 +127,7 @@ pub struct Rejection {
     /// The field (column name) at fault; empty for whole-record problems.
     pub field: &'static str,
     pub message: String,
+    pub stage: Stage,
 }
 
 impl Rejection {
@@ -96,6 +136,21 @@ impl Rejection {
             reason,
             field,
             message: message.into(),
+            stage: Stage::of(reason),
+        }
+    }
+
+    /// Marks an `INVALID_CHARACTERS` found between prefix and suffix.
+    pub fn in_generated_part(mut self) -> Self {
+        self.stage = Stage::GeneratedPart;
+        self
+    }
+
+    /// Keeps whichever of two results breaks the earlier stage (`first` on ties).
+    pub fn earliest(first: Option<Rejection>, second: Option<Rejection>) -> Option<Rejection> {
+        match (first, second) {
+            (Some(a), Some(b)) => Some(if b.stage < a.stage { b } else { a }),
+            (a, b) => a.or(b),
         }
     }
 }

@@ -15,9 +15,9 @@ pub enum NumberFault {
     LengthMismatch { expected: usize, actual: usize },
     #[error("does not start with {prefix:?} and end with {suffix:?}")]
     PrefixSuffixMismatch { prefix: String, suffix: String },
-    #[error("the generated part between prefix and suffix must be digits only")]
+    #[error("has a non-digit between prefix and suffix")]
     NonDigitBody,
-    #[error("the {algorithm} check digit is wrong")]
+    #[error("has a wrong {algorithm} check digit")]
     ChecksumInvalid { algorithm: &'static str },
 }
 

@@ -3,14 +3,19 @@
 //! chosen from the URL scheme. Each uses its own fastest sound bulk path;
 //! behaviour is identical on both.
 
+pub mod batch;
 mod sqlite;
 pub mod url;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
+use crate::domain::{ConfigKey, NewCard, NewSeries, RejectReason, Series};
 use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
+pub use batch::{
+    BatchOutcome, CardRow, CustomerRow, ExternalIdRow, ImportKind, ImportStart, RejectRow, Rows, RunState, RunStatus,
+    SourceInfo, ValidBatch,
+};
 pub use sqlite::SqliteStore;
 pub use url::{Backend, redact};
 
@@ -129,6 +134,71 @@ pub trait Store: Send + Sync {
     /// Reserves the next org-level external ID of `format`, skipping values
     /// already used by a card or customer; `offset` is the counter's floor.
     async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError>;
+
+    /// Finds or creates the run for an input and opens a session to write its
+    /// batches. A dry run gets a run of its own inside one transaction that
+    /// [`ImportSession::close`] rolls back.
+    async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError>;
+
+    /// A run by id, with its kind and input name.
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError>;
+
+    /// Up to `limit` rejects of a run with record numbers above `after_record`, in record order.
+    async fn reject_page(
+        &self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+        limit: u32,
+    ) -> Result<Vec<RejectRow>, StoreError>;
+
+    /// Up to `limit` events with ids above `after_id`, in id order.
+    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRow>, StoreError>;
+}
+
+/// Writes one import run, batch by batch, each batch in its own transaction
+/// with its rows, events, rejects and the run's checkpoint.
+#[async_trait]
+pub trait ImportSession: Send {
+    /// The run as it stood when the session opened (or after the last batch).
+    fn state(&self) -> &RunState;
+
+    /// Judges the batch against the database (duplicates), applies the reject
+    /// budget, and commits rows, events, rejects and checkpoint together.
+    async fn write_batch(&mut self, batch: &ValidBatch, reject_budget: Option<u64>)
+    -> Result<BatchOutcome, StoreError>;
+
+    /// Records the run's final status.
+    async fn finish(&mut self, status: RunStatus) -> Result<(), StoreError>;
+
+    /// Up to `limit` of the run's rejects above `after_record`, in record order.
+    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError>;
+
+    /// The run's reject counts by reason, for records above `after_record`.
+    async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError>;
+
+    /// Ends the session: a dry run's transaction is rolled back here.
+    async fn close(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A run, as `rejects export` needs it.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub state: RunState,
+    pub kind: String,
+    pub input_name: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: String,
+    pub org_id: i64,
+    pub run_id: Option<i64>,
+    /// The payload's JSON text.
+    pub payload: String,
+    pub created_at: String,
 }
 
 /// Opens (creating and migrating if needed) the store a URL names.

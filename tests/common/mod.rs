@@ -118,3 +118,98 @@ pub fn numbers(response: &Value) -> Vec<String> {
         .map(|n| n.as_str().expect("number string").to_string())
         .collect()
 }
+
+pub const IMPORT_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/import");
+
+impl Workspace {
+    /// The org, series and existing card that the import fixtures expect
+    /// (see tests/data/import/README.md).
+    pub fn import_setup(&self) {
+        for (key, value) in [
+            ("CONF_CARD_NUMBER_LENGTH", "10"),
+            ("CONF_CARD_NUMBER_PREFIX", "CX"),
+            ("CARD_STATUS_LABELS", "LOST:SUSPENDED"),
+        ] {
+            self.ok_json(&["org", "set", key, value]);
+        }
+        self.series(&[
+            "--code",
+            "LUHN1",
+            "--type",
+            "PHYSICAL",
+            "--prefix",
+            "6001",
+            "--length",
+            "16",
+            "--method",
+            "LUHN_ALGO",
+        ]);
+        self.series(&[
+            "--code",
+            "MOD1",
+            "--type",
+            "DIGITAL",
+            "--prefix",
+            "77",
+            "--length",
+            "12",
+            "--method",
+            "MOD7_ALGO",
+        ]);
+        self.series(&[
+            "--code", "SLEEPY", "--type", "DIGITAL", "--prefix", "88", "--length", "12", "--active", "false",
+        ]);
+        let card = self.write(
+            "existing.json",
+            r#"{"seriesCode":"LUHN1","cardNumber":"6001000000000992"}"#,
+        );
+        self.ok_json(&["cards", "add", "--json", card.to_str().unwrap()]);
+    }
+
+    /// Copies a fixture from tests/data/import into the workspace.
+    pub fn fixture(&self, name: &str) -> PathBuf {
+        let contents = std::fs::read(Path::new(IMPORT_DATA).join(name)).expect("fixture");
+        self.write(name, contents)
+    }
+
+    /// Runs an import with `--json`; returns the exit code and the summary.
+    pub fn import(&self, args: &[&str]) -> (i32, Value) {
+        let mut full = vec!["import"];
+        full.extend_from_slice(args);
+        full.push("--json");
+        let output = self.run(&full);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let summary = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("no JSON summary from {full:?} ({e}); stderr: {stderr}"));
+        (output.status.code().expect("exit code"), summary)
+    }
+
+    /// The events outbox as JSON values.
+    pub fn events(&self) -> Vec<Value> {
+        let output = self.run(&["events", "export"]);
+        assert!(output.status.success());
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("event line is JSON"))
+            .collect()
+    }
+}
+
+/// Asserts the summary's invariant: every record read is inserted, rejected or already committed.
+pub fn assert_accounted(summary: &Value) {
+    let n = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} in {summary}"));
+    assert_eq!(
+        n("records_read"),
+        n("inserted") + n("rejected") + n("already_committed"),
+        "{summary}"
+    );
+    let by_reason: u64 = summary["rejected_by_reason"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_reason, n("rejected"), "{summary}");
+    assert_eq!(n("events_emitted"), n("inserted"));
+}

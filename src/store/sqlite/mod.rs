@@ -13,13 +13,17 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    CardView, GenerateCards, GeneratedCards, SeriesRef, Store, StoreError, card_created_payload, new_secret, now,
-    redact,
+    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunInfo, SeriesRef,
+    Store, StoreError, card_created_payload, new_secret, now, redact,
 };
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
-use crate::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+use crate::numbers::{Method, NumberFormat, PermutationKey};
 use crate::parallel::on_rayon;
+
+mod import;
+mod json_rows;
+mod sequences;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -306,7 +310,8 @@ impl Store for SqliteStore {
         let mut skipped = 0usize;
         while numbers.len() < request.count {
             let wanted = request.count - numbers.len();
-            let first = reserve_counter_range(&mut tx, org_id, request.series_id, wanted as u64, max).await?;
+            let first =
+                sequences::reserve_counter_range(&mut tx, org_id, request.series_id, wanted as u64, max).await?;
             let generator = request.generator.clone();
             let block = on_rayon(move || generator.render_block(first, wanted)).await;
             let inserted = sqlx::query(
@@ -448,92 +453,66 @@ impl Store for SqliteStore {
 
     async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError> {
         let mut tx = self.begin_write().await?;
-        let secret = new_secret()?;
-        sqlx::query("INSERT INTO org_sequences (org_id, next_counter, secret_key) VALUES (?, ?, ?) ON CONFLICT (org_id) DO NOTHING")
-            .bind(org_id)
-            .bind(offset as i64)
-            .bind(secret.to_hex())
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query("SELECT next_counter, secret_key FROM org_sequences WHERE org_id = ?")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let key = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?)
-            .ok_or_else(|| StoreError::Corrupt("org_sequences.secret_key".into()))?;
-        let generator = NumberGenerator::new(format.clone(), key);
-        // Raising CONF_CARD_NUMBER_OFFSET moves the counter forward; it never moves back.
-        let mut counter = (row.try_get::<i64, _>("next_counter")? as u64).max(offset);
-        let max = format.max_counter();
-        loop {
-            if counter > max {
-                return Err(StoreError::CounterExhausted {
-                    next: counter,
-                    requested: 1,
-                    max,
-                });
-            }
-            let candidate = generator.render_one(counter);
-            counter += 1;
-            let taken = sqlx::query(
-                "SELECT 1 FROM cards WHERE org_id = ?1 AND external_id = ?2 \
-                 UNION ALL SELECT 1 FROM customers WHERE org_id = ?1 AND external_id = ?2",
-            )
-            .bind(org_id)
-            .bind(&candidate)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if taken.is_none() {
-                sqlx::query("UPDATE org_sequences SET next_counter = ? WHERE org_id = ?")
-                    .bind(counter as i64)
-                    .bind(org_id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                return Ok(candidate);
-            }
-        }
+        let mut ids = sequences::reserve_external_ids(&mut tx, org_id, format, offset, 1).await?;
+        tx.commit().await?;
+        ids.pop()
+            .ok_or_else(|| StoreError::Corrupt("no external ID reserved".into()))
     }
-}
 
-/// Atomically moves the series counter forward by `count` and returns the first
-/// reserved value, or `CounterExhausted` when the range does not fit under `max`.
-async fn reserve_counter_range(
-    tx: &mut Transaction<'static, Sqlite>,
-    org_id: i64,
-    series_id: i64,
-    count: u64,
-    max: u64,
-) -> Result<u64, StoreError> {
-    // The last reserved value, next + count - 1, must be at most max.
-    let highest_start = (max + 1).checked_sub(count);
-    if let Some(highest_start) = highest_start {
-        let first: Option<i64> = sqlx::query_scalar(
-            "UPDATE card_series SET next_counter = next_counter + ? \
-             WHERE org_id = ? AND id = ? AND next_counter <= ? RETURNING next_counter - ?",
-        )
-        .bind(count as i64)
-        .bind(org_id)
-        .bind(series_id)
-        .bind(highest_start as i64)
-        .bind(count as i64)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(first) = first {
-            return Ok(first as u64);
-        }
+    async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError> {
+        Ok(Box::new(import::begin(&self.pool, org_id, start).await?))
     }
-    let next: Option<i64> = sqlx::query_scalar("SELECT next_counter FROM card_series WHERE org_id = ? AND id = ?")
+
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, kind, input_name, status, records_committed, inserted, rejected FROM runs \
+             WHERE org_id = ? AND id = ?",
+        )
         .bind(org_id)
-        .bind(series_id)
-        .fetch_optional(&mut **tx)
+        .bind(run_id)
+        .fetch_optional(&self.pool)
         .await?;
-    match next {
-        Some(next) => Err(StoreError::CounterExhausted {
-            next: next as u64,
-            requested: count,
-            max,
-        }),
-        None => Err(StoreError::SeriesNotFound(series_id)),
+        row.map(|row| {
+            Ok(RunInfo {
+                state: import::run_state(&row)?,
+                kind: row.try_get("kind")?,
+                input_name: row.try_get("input_name")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn reject_page(
+        &self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+        limit: u32,
+    ) -> Result<Vec<RejectRow>, StoreError> {
+        import::reject_page(&mut *self.pool.acquire().await?, org_id, run_id, after_record, limit).await
+    }
+
+    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, org_id, run_id, payload, created_at FROM events \
+             WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(org_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventRow {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    org_id: row.try_get("org_id")?,
+                    run_id: row.try_get("run_id")?,
+                    payload: row.try_get("payload")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 }

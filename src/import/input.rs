@@ -1,0 +1,174 @@
+//! Opening an import's input: a file or stdin (spooled to a temporary file so
+//! that its content hash is known before the first record is read), gzip
+//! detected by its magic bytes, the format from `--format`, the file name, or
+//! the first byte.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flate2::read::MultiGzDecoder;
+
+/// The input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+/// An input that cannot be used at all (exit 2, nothing written).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {name}: {source}")]
+    Unreadable { name: String, source: io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An opened input, identified by the BLAKE3 hash of its bytes.
+pub struct Input {
+    /// As given on the command line (`-` for stdin).
+    pub name: String,
+    path: PathBuf,
+    /// Keeps a spooled stdin alive for as long as the input is read.
+    _spool: Option<tempfile::NamedTempFile>,
+    pub gzip: bool,
+    pub format: Format,
+    pub hash: String,
+    /// Size in bytes as stored (compressed, for gzip).
+    pub size: u64,
+    /// Bytes of the stored file read so far, for the progress display.
+    pub bytes_read: Arc<AtomicU64>,
+}
+
+impl Input {
+    /// Opens `name` (a path, or `-` for stdin) and hashes it.
+    pub fn open(name: &str, format: Option<Format>) -> Result<Input, InputError> {
+        let unreadable = |source| InputError::Unreadable {
+            name: name.to_string(),
+            source,
+        };
+        let (path, spool) = if name == "-" {
+            let mut spool = tempfile::NamedTempFile::new().map_err(unreadable)?;
+            io::copy(&mut io::stdin().lock(), &mut spool).map_err(unreadable)?;
+            spool.flush().map_err(unreadable)?;
+            (spool.path().to_path_buf(), Some(spool))
+        } else {
+            (PathBuf::from(name), None)
+        };
+        let metadata = std::fs::metadata(&path).map_err(unreadable)?;
+        if !metadata.is_file() {
+            return Err(InputError::Invalid(format!("{name} is not a file")));
+        }
+        let mut hasher = blake3::Hasher::new();
+        let mut file = File::open(&path).map_err(unreadable)?;
+        hasher.update_reader(&mut file).map_err(unreadable)?;
+        let mut magic = [0u8; 2];
+        let gzip = File::open(&path)
+            .and_then(|mut f| f.read(&mut magic))
+            .map_err(unreadable)?
+            == 2
+            && magic == [0x1f, 0x8b];
+        let mut input = Input {
+            name: name.to_string(),
+            path,
+            _spool: spool,
+            gzip,
+            format: Format::Csv,
+            hash: hasher.finalize().to_hex().to_string(),
+            size: metadata.len(),
+            bytes_read: Arc::new(AtomicU64::new(0)),
+        };
+        input.format = match format.or_else(|| format_from_name(name)) {
+            Some(format) => format,
+            None => input.sniff_format().map_err(unreadable)?,
+        };
+        Ok(input)
+    }
+
+    /// A fresh reader over the decompressed content.
+    pub fn reader(&self) -> io::Result<Box<dyn BufRead + Send>> {
+        let file = CountingReader {
+            inner: File::open(&self.path)?,
+            count: Arc::clone(&self.bytes_read),
+        };
+        Ok(if self.gzip {
+            Box::new(BufReader::with_capacity(
+                1 << 18,
+                MultiGzDecoder::new(BufReader::new(file)),
+            ))
+        } else {
+            Box::new(BufReader::with_capacity(1 << 18, file))
+        })
+    }
+
+    /// The default reject report path: `FILE.rejects.csv` beside the input (`stdin.rejects.csv` for stdin).
+    pub fn default_report_path(&self) -> PathBuf {
+        if self.name == "-" {
+            PathBuf::from("stdin.rejects.csv")
+        } else {
+            PathBuf::from(format!("{}.rejects.csv", self.name))
+        }
+    }
+
+    /// JSON lines when the first non-blank byte opens an object, CSV otherwise.
+    fn sniff_format(&self) -> io::Result<Format> {
+        let mut reader = self.reader()?;
+        loop {
+            let buffer = reader.fill_buf()?;
+            let Some(&first) = buffer
+                .iter()
+                .find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF)
+            else {
+                if buffer.is_empty() {
+                    return Ok(Format::Csv);
+                }
+                let consumed = buffer.len();
+                reader.consume(consumed);
+                continue;
+            };
+            return Ok(if first == b'{' { Format::Jsonl } else { Format::Csv });
+        }
+    }
+}
+
+fn format_from_name(name: &str) -> Option<Format> {
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
+    match Path::new(stem).extension()?.to_str()? {
+        "csv" => Some(Format::Csv),
+        "jsonl" | "ndjson" | "json" => Some(Format::Jsonl),
+        _ => None,
+    }
+}
+
+/// Counts the bytes read from the stored file.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_from_file_names() {
+        assert_eq!(format_from_name("drop/cards.csv"), Some(Format::Csv));
+        assert_eq!(format_from_name("cards.CSV.gz"), Some(Format::Csv));
+        assert_eq!(format_from_name("cards.jsonl.gz"), Some(Format::Jsonl));
+        assert_eq!(format_from_name("cards.ndjson"), Some(Format::Jsonl));
+        assert_eq!(format_from_name("cards.txt"), None);
+        assert_eq!(format_from_name("-"), None);
+    }
+}

@@ -1,0 +1,301 @@
+//! Validation: pure functions from a record's fields to a valid row or a
+//! rejection, run on rayon over a whole batch with the order kept. A record's
+//! verdict is the rule of the earliest stage it breaks (see
+//! [`Stage`](crate::domain::Stage)), ties
+//! going to the column that comes first. Duplicates are judged later, by the
+//! store, against the database.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use super::columns::{card, customer, external_id};
+use super::reader::RecordBatch;
+use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_fits_series};
+use crate::domain::fields::{check_card_number, check_external_id_charset, check_text_length};
+use crate::domain::{OrgConfig, RejectReason, Rejection, Series};
+use crate::store::{CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
+
+/// Everything validation needs to know, loaded once per run.
+#[derive(Debug, Clone)]
+pub struct ValidationContext {
+    pub kind: ImportKind,
+    pub org: OrgConfig,
+    pub series_by_id: HashMap<i64, Series>,
+    pub series_by_code: HashMap<String, i64>,
+    /// Whether customers without an external ID can get a generated one.
+    pub can_generate_external_ids: bool,
+}
+
+impl ValidationContext {
+    pub fn new(kind: ImportKind, org: OrgConfig, series: Vec<Series>) -> Self {
+        let can_generate_external_ids =
+            org.generation_enabled && org.external_id_format().is_some_and(|format| format.is_ok());
+        let series_by_code = series.iter().map(|s| (s.definition.code.clone(), s.id)).collect();
+        let series_by_id = series.into_iter().map(|s| (s.id, s)).collect();
+        ValidationContext {
+            kind,
+            org,
+            series_by_id,
+            series_by_code,
+            can_generate_external_ids,
+        }
+    }
+}
+
+/// A record's verdict.
+enum Verdict {
+    Card(CardRow),
+    ExternalId(ExternalIdRow),
+    Customer(CustomerRow),
+    Rejected(Rejection),
+}
+
+/// Validates a batch on rayon, keeping record order.
+pub fn validate_batch(batch: RecordBatch, context: &ValidationContext) -> ValidBatch {
+    let verdicts: Vec<Verdict> = batch
+        .records
+        .par_iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let number = batch.first_record + index as u64;
+            match &record.fields {
+                Err(rejection) => Verdict::Rejected(rejection.clone()),
+                Ok(fields) => {
+                    let field = |column| batch.field(fields, column);
+                    match context.kind {
+                        ImportKind::Cards => {
+                            validate_card(number, &field, context).map_or_else(Verdict::Rejected, Verdict::Card)
+                        }
+                        ImportKind::ExternalIds => validate_external_id(number, &field, context)
+                            .map_or_else(Verdict::Rejected, Verdict::ExternalId),
+                        ImportKind::Customers => {
+                            validate_customer(number, &field, context).map_or_else(Verdict::Rejected, Verdict::Customer)
+                        }
+                    }
+                }
+            }
+        })
+        .collect();
+    let mut rows = match context.kind {
+        ImportKind::Cards => Rows::Cards(Vec::with_capacity(verdicts.len())),
+        ImportKind::ExternalIds => Rows::ExternalIds(Vec::with_capacity(verdicts.len())),
+        ImportKind::Customers => Rows::Customers(Vec::with_capacity(verdicts.len())),
+    };
+    let mut rejects = Vec::new();
+    for (index, verdict) in verdicts.into_iter().enumerate() {
+        let record = batch.first_record + index as u64;
+        match (verdict, &mut rows) {
+            (Verdict::Card(row), Rows::Cards(rows)) => rows.push(row),
+            (Verdict::ExternalId(row), Rows::ExternalIds(rows)) => rows.push(row),
+            (Verdict::Customer(row), Rows::Customers(rows)) => rows.push(row),
+            (Verdict::Rejected(rejection), _) => rejects.push((record, rejection)),
+            // Each kind produces only its own rows.
+            _ => unreachable!("verdict of another import kind"),
+        }
+    }
+    let sources = batch
+        .records
+        .iter()
+        .map(|r| SourceInfo {
+            line: r.line,
+            raw: r.raw.clone(),
+        })
+        .collect();
+    ValidBatch {
+        first_record: batch.first_record,
+        sources,
+        raw_text: batch.text,
+        rows,
+        rejects,
+    }
+}
+
+fn missing(field: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::new(RejectReason::MissingField, field, message)
+}
+
+/// The earliest-stage failure among `checks`, evaluated in column order.
+fn earliest(checks: impl IntoIterator<Item = Result<(), Rejection>>) -> Result<(), Rejection> {
+    match checks
+        .into_iter()
+        .filter_map(Result::err)
+        .reduce(|a, b| if b.stage < a.stage { b } else { a })
+    {
+        Some(rejection) => Err(rejection),
+        None => Ok(()),
+    }
+}
+
+fn parse_integer(field: &'static str, value: Option<&str>) -> Result<Option<i64>, Rejection> {
+    value
+        .map(|text| {
+            text.parse::<i64>().map_err(|_| {
+                Rejection::new(
+                    RejectReason::InvalidCharacters,
+                    field,
+                    format!("{field} {text:?} is not an integer"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn check_json_object(field: &'static str, value: Option<&str>) -> Result<(), Rejection> {
+    match value {
+        Some(text)
+            if !matches!(
+                serde_json::from_str::<serde_json::Value>(text),
+                Ok(serde_json::Value::Object(_))
+            ) =>
+        {
+            Err(Rejection::new(
+                RejectReason::InvalidCharacters,
+                field,
+                format!("{field} must be a JSON object"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_card<'a>(
+    record: u64,
+    field: &dyn Fn(usize) -> Option<&'a str>,
+    context: &ValidationContext,
+) -> Result<CardRow, Rejection> {
+    // Required fields.
+    let card_number = field(card::CARD_NUMBER).ok_or_else(|| missing("card_number", "card_number is required"))?;
+    let series_code = field(card::SERIES_CODE);
+    let series_id_text = field(card::SERIES_ID);
+    if series_code.is_none() && series_id_text.is_none() {
+        return Err(missing("series_code", "series_code or series_id is required"));
+    }
+    // Field limits and character sets.
+    let external_id = field(card::EXTERNAL_ID);
+    let status_reason = field(card::STATUS_REASON);
+    earliest([
+        check_card_number("card_number", card_number),
+        parse_integer("series_id", series_id_text).map(drop),
+        external_id.map_or(Ok(()), |id| check_external_id_charset("external_id", id)),
+        parse_integer("customer_id", field(card::CUSTOMER_ID)).map(drop),
+        status_reason.map_or(Ok(()), |reason| check_text_length("status_reason", reason)),
+        check_json_object("extended_fields", field(card::EXTENDED_FIELDS)),
+        check_json_object("custom_fields", field(card::CUSTOM_FIELDS)),
+        check_json_object("mapped_entity", field(card::MAPPED_ENTITY)),
+    ])?;
+    // Series lookup.
+    let series_id = parse_integer("series_id", series_id_text)?;
+    let by_code = series_code.map(|code| context.series_by_code.get(code).copied());
+    let series = match (series_id, by_code) {
+        (Some(id), Some(Some(code_id))) if id != code_id => Err(Rejection::new(
+            RejectReason::SeriesNotFound,
+            "series_id",
+            format!(
+                "series_id {id} and series_code {:?} name different series",
+                series_code.unwrap_or_default()
+            ),
+        )),
+        (Some(id), _) => context.series_by_id.get(&id).ok_or_else(|| {
+            Rejection::new(
+                RejectReason::SeriesNotFound,
+                "series_id",
+                format!("series {id} does not exist"),
+            )
+        }),
+        (None, Some(found)) => found.and_then(|id| context.series_by_id.get(&id)).ok_or_else(|| {
+            Rejection::new(
+                RejectReason::SeriesNotFound,
+                "series_code",
+                format!("series {:?} does not exist", series_code.unwrap_or_default()),
+            )
+        }),
+        (None, None) => unreachable!("one of series_code and series_id is present"),
+    }?;
+    if !series.definition.is_active {
+        return Err(Rejection::new(
+            RejectReason::SeriesInactive,
+            "series_code",
+            format!("series {} is inactive", series.definition.code),
+        ));
+    }
+    // Length, prefix/suffix, generated part and check digit, for both numbers.
+    earliest([
+        check_number_fits_series("card_number", card_number, series),
+        external_id.map_or(Ok(()), |id| context.org.check_external_id("external_id", id)),
+    ])?;
+    let status_label = field(card::STATUS_LABEL).unwrap_or(DEFAULT_STATUS_LABEL);
+    if context.org.status_labels.resolve(status_label).is_none() {
+        return Err(Rejection::new(
+            RejectReason::StatusLabelInvalid,
+            "status_label",
+            format!("status label {status_label:?} is not configured for the org"),
+        ));
+    }
+    Ok(CardRow {
+        record,
+        series_id: series.id,
+        card_number: card_number.to_string(),
+        external_id: external_id.map(str::to_string),
+        status_label: status_label.to_string(),
+        status_reason: status_reason.map(str::to_string),
+        customer_id: parse_integer("customer_id", field(card::CUSTOMER_ID))?,
+        extended_fields: field(card::EXTENDED_FIELDS).map(str::to_string),
+        custom_fields: field(card::CUSTOM_FIELDS).map(str::to_string),
+        mapped_entity: field(card::MAPPED_ENTITY).map(str::to_string),
+    })
+}
+
+fn validate_external_id<'a>(
+    record: u64,
+    field: &dyn Fn(usize) -> Option<&'a str>,
+    context: &ValidationContext,
+) -> Result<ExternalIdRow, Rejection> {
+    let card_number =
+        field(external_id::CARD_NUMBER).ok_or_else(|| missing("card_number", "card_number is required"))?;
+    let value = field(external_id::EXTERNAL_ID).ok_or_else(|| missing("external_id", "external_id is required"))?;
+    earliest([
+        check_card_number("card_number", card_number),
+        check_external_id_charset("external_id", value),
+    ])?;
+    context.org.check_external_id("external_id", value)?;
+    Ok(ExternalIdRow {
+        record,
+        card_number: card_number.to_string(),
+        external_id: value.to_string(),
+    })
+}
+
+fn validate_customer<'a>(
+    record: u64,
+    field: &dyn Fn(usize) -> Option<&'a str>,
+    context: &ValidationContext,
+) -> Result<CustomerRow, Rejection> {
+    let customer_id = field(customer::CUSTOMER_ID).ok_or_else(|| missing("customer_id", "customer_id is required"))?;
+    let value = field(customer::EXTERNAL_ID);
+    if value.is_none() && !context.can_generate_external_ids {
+        return Err(missing(
+            "external_id",
+            "external_id is required: external-ID generation is off or CONF_CARD_NUMBER_LENGTH is not set",
+        ));
+    }
+    let customer_id = parse_integer("customer_id", Some(customer_id))?.unwrap_or_default();
+    earliest([
+        (customer_id > 0).then_some(()).ok_or_else(|| {
+            Rejection::new(
+                RejectReason::InvalidCharacters,
+                "customer_id",
+                "customer_id must be a positive integer",
+            )
+        }),
+        value.map_or(Ok(()), |id| check_external_id_charset("external_id", id)),
+    ])?;
+    if let Some(id) = value {
+        context.org.check_external_id("external_id", id)?;
+    }
+    Ok(CustomerRow {
+        record,
+        customer_id,
+        external_id: value.map(str::to_string),
+    })
+}

@@ -1,0 +1,119 @@
+//! An import killed with SIGKILL mid-way and run again ends exactly as an
+//! uninterrupted run: same rows, same events, same reject report.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+use common::{Workspace, assert_accounted};
+use serde_json::Value;
+
+const RECORDS: u64 = 60_000;
+
+/// A cards file of `RECORDS` rows: mostly valid, every 97th with a broken check digit, every 101st repeated.
+fn big_cards_file() -> String {
+    let generator = NumberGenerator::new(
+        NumberFormat::new("6001", "", 16, Method::RandomLuhn).unwrap(),
+        PermutationKey([9; 16]),
+    );
+    let numbers = generator.render_block(1, RECORDS as usize);
+    let mut text = String::from("card_number,series_code,external_id\n");
+    let mut previous = String::new();
+    for (i, number) in numbers.iter().enumerate() {
+        let number = if i % 101 == 100 {
+            previous.clone()
+        } else if i % 97 == 0 {
+            let mut broken = number.as_bytes().to_vec();
+            broken[15] = b'0' + (broken[15] - b'0' + 1) % 10;
+            String::from_utf8(broken).unwrap()
+        } else {
+            number.to_string()
+        };
+        text.push_str(&format!("{number},LUHN1,CX{i:08}\n"));
+        previous = number;
+    }
+    text
+}
+
+/// The events with the fields that differ between two runs (time) removed.
+fn comparable_events(ws: &Workspace) -> Vec<Value> {
+    ws.events()
+        .into_iter()
+        .map(|mut event| {
+            event.as_object_mut().unwrap().remove("created_at");
+            event
+        })
+        .collect()
+}
+
+fn records_committed(url: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let Ok(pool) = sqlx::SqlitePool::connect(url).await else {
+            return 0;
+        };
+        let committed: Option<i64> =
+            sqlx::query_scalar("SELECT max(records_committed) FROM runs WHERE kind = 'import_cards'")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(None);
+        pool.close().await;
+        committed.unwrap_or(0)
+    })
+}
+
+#[test]
+fn killed_import_resumes_to_the_same_final_state() {
+    let file = big_cards_file();
+    let reference = Workspace::sqlite();
+    reference.import_setup();
+    reference.write("cards.csv", &file);
+    let (code, uninterrupted) = reference.import(&["cards", "cards.csv", "--batch-size", "1000"]);
+    assert_eq!(code, 0);
+    assert_accounted(&uninterrupted);
+    assert!(uninterrupted["rejected"].as_u64().unwrap() > 1000);
+
+    for attempt in 0..5 {
+        let ws = Workspace::sqlite();
+        ws.import_setup();
+        ws.write("cards.csv", &file);
+        let mut child = ws.spawn(&["import", "cards", "cards.csv", "--batch-size", "1000", "--quiet"]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut killed_at = 0;
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            let committed = records_committed(&ws.url);
+            if committed > 0 && (committed as u64) < RECORDS {
+                child.kill().unwrap(); // SIGKILL
+                killed_at = committed;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        if killed_at == 0 {
+            eprintln!("attempt {attempt}: the import finished before it could be killed; trying again");
+            continue;
+        }
+        let (code, resumed) = ws.import(&["cards", "cards.csv", "--batch-size", "1000"]);
+        assert_eq!(code, 0, "{resumed}");
+        assert_accounted(&resumed);
+        let already = resumed["already_committed"].as_u64().unwrap();
+        assert!(already > 0 && already < RECORDS, "{resumed}");
+        assert_eq!(resumed["records_read"], RECORDS);
+        assert_eq!(resumed["run_totals"], uninterrupted["run_totals"]);
+        assert_eq!(
+            std::fs::read_to_string(ws.path("cards.csv.rejects.csv")).unwrap(),
+            std::fs::read_to_string(reference.path("cards.csv.rejects.csv")).unwrap()
+        );
+        assert_eq!(comparable_events(&ws), comparable_events(&reference));
+        return;
+    }
+    panic!("could not kill the import mid-way in 5 attempts");
+}
