@@ -2,6 +2,8 @@
 """Comparison runs: cardbatch against a bare peer, alternating, in one run.
 
     python3 benches/compare.py generate [--rounds N]
+    python3 benches/compare.py import-sqlite [--rounds N] [--rows N]
+    python3 benches/compare.py memory [--rows N]
 
 generate: `cardbatch cards generate --count 100000` on a RANDOM_LUHN series
 (numbers computed, stored in SQLite with their unique keys, a run row and an
@@ -9,6 +11,14 @@ event) against `sqlite3 .import` of 100,000 ready-made numbers into a table
 with one unique key. Each round uses fresh databases. Reports the median wall
 time of each, the ratio (peer / cardbatch: above 1.0 means cardbatch is
 faster), and the peak RSS of each process.
+
+import-sqlite: `cardbatch import cards` of a generated cards file (two
+series, LUHN_ALGO and MOD7_ALGO; unique card numbers and external IDs; full
+validation, events and rejects) into a fresh SQLite database, the same-sized
+file with 1% bad rows of every kind, and `sqlite3 .import` of the clean file
+into a plain table with the same two unique keys, alternating.
+
+memory: the peak RSS of one `cardbatch import cards` of a large file.
 
 The release binary is built first; all files go to a temporary directory.
 """
@@ -99,14 +109,87 @@ def compare_generate(rounds):
         shutil.rmtree(work, ignore_errors=True)
 
 
+MAKE_CARDS = os.path.join(ROOT, "benches", "make_cards.py")
+IMPORT_SETUP = [
+    ["org", "set", "CONF_CARD_NUMBER_LENGTH", "10"],
+    ["org", "set", "CONF_CARD_NUMBER_PREFIX", "CX"],
+    ["series", "create", "--code", "LUHN1", "--type", "PHYSICAL", "--prefix", "6001", "--length", "16", "--method", "LUHN_ALGO"],
+    ["series", "create", "--code", "MOD1", "--type", "DIGITAL", "--prefix", "77", "--length", "12", "--method", "MOD7_ALGO"],
+]
+
+
+def fresh_import_database(run_dir):
+    """A new SQLite database with the org and the two series the generated files use."""
+    os.makedirs(run_dir)
+    env = cardbatch_env(f"sqlite://{run_dir}/cards.db")
+    for args in IMPORT_SETUP:
+        subprocess.run([BINARY, *args], cwd=run_dir, env=env, check=True, stdout=subprocess.DEVNULL)
+    return env
+
+
+def timed_import(work, name, path):
+    run_dir = os.path.join(work, name)
+    env = fresh_import_database(run_dir)
+    result = timed([BINARY, "--quiet", "import", "cards", path, "--reject-report", os.path.join(run_dir, "rejects.csv")], run_dir, env)
+    shutil.rmtree(run_dir)
+    return result
+
+
+def compare_import_sqlite(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-compare-")
+    try:
+        clean, dirty = os.path.join(work, "clean.csv"), os.path.join(work, "dirty.csv")
+        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
+        subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty"], check=True)
+        ours, ours_dirty, peer = [], [], []
+        rss, rss_dirty, peer_rss = [], [], []
+        for round_number in range(rounds):
+            seconds, peak = timed_import(work, f"clean{round_number}", clean)
+            ours.append(seconds)
+            rss.append(peak)
+            seconds, peak = timed_import(work, f"dirty{round_number}", dirty)
+            ours_dirty.append(seconds)
+            rss_dirty.append(peak)
+            peer_db = os.path.join(work, f"peer{round_number}.db")
+            subprocess.run(["sqlite3", peer_db, "CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE, series_code TEXT, "
+                            "status_label TEXT, external_id TEXT UNIQUE, customer_id TEXT);"], check=True)
+            seconds, peak = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
+            peer.append(seconds)
+            peer_rss.append(peak)
+            os.remove(peer_db)
+        report(f"import cards, {rows} clean rows, SQLite, vs sqlite3 .import of the same file", ours, peer, rss, peer_rss, "sqlite3")
+        clean_median, dirty_median = statistics.median(ours), statistics.median(ours_dirty)
+        print(f"\n{rows} rows with 1% bad rows of every kind")
+        print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
+        print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_memory(rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-memory-")
+    try:
+        path = os.path.join(work, "cards.csv")
+        subprocess.run([sys.executable, MAKE_CARDS, path, str(rows), "--dirty"], check=True)
+        seconds, peak = timed_import(work, "run", path)
+        print(f"\nimport cards of {rows} rows (1% bad): {seconds:.1f} s, peak RSS {peak:.1f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("comparison", choices=["generate"])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("comparison", choices=["generate", "import-sqlite", "memory"])
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--rows", type=int, default=None)
     args = parser.parse_args()
     build()
     if args.comparison == "generate":
-        compare_generate(args.rounds)
+        compare_generate(args.rounds or 7)
+    elif args.comparison == "import-sqlite":
+        compare_import_sqlite(args.rounds or 3, args.rows or 1_000_000)
+    else:
+        measure_memory(args.rows or 3_000_000)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
     /// Records per transaction.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
     /// Stop with exit 3 at the reject after the first N.
     #[arg(long)]

@@ -54,6 +54,7 @@ CREATE TABLE cards (
     transaction_not_allowed INTEGER NOT NULL DEFAULT 0,
     -- the run that created the card, and the run that last set its external ID
     run_id                  INTEGER,
+    import_record           INTEGER,  -- the input record it came from, for imported cards
     external_id_run_id      INTEGER,
     created_at              TEXT    NOT NULL
 );

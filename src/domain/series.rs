@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+use crate::numbers::{Method, NoDigitsLeft, NumberFormat, NumberGenerator, PermutationKey};
 
 /// Longest and shortest total card length a series may have.
 pub const MAX_CARD_LENGTH: i64 = 150;
@@ -54,22 +54,41 @@ pub enum Trigger {
     Registration,
 }
 
-/// A validated generation configuration.
+/// A validated generation configuration: the number format and the counter's first value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerationConfig {
-    pub prefix: String,
-    pub suffix: String,
+    format: NumberFormat,
     pub offset: u64,
-    pub length: usize,
-    pub method: Method,
 }
 
 impl GenerationConfig {
-    pub fn format(&self) -> NumberFormat {
-        // Validated on the way in (`SeriesRequest::validate`); a stored row that
-        // breaks the rule is reported by the store, so this cannot fail here.
-        NumberFormat::new(&self.prefix, &self.suffix, self.length, self.method)
-            .unwrap_or_else(|_| unreachable!("generation configuration validated before storing"))
+    /// A configuration whose format leaves at least one digit for the counter.
+    pub fn new(prefix: &str, suffix: &str, offset: u64, length: usize, method: Method) -> Result<Self, NoDigitsLeft> {
+        Ok(GenerationConfig {
+            format: NumberFormat::new(prefix, suffix, length, method)?,
+            offset,
+        })
+    }
+
+    /// The number format, built once (validation checks every record against it).
+    pub fn format(&self) -> &NumberFormat {
+        &self.format
+    }
+
+    pub fn prefix(&self) -> &str {
+        self.format.prefix()
+    }
+
+    pub fn suffix(&self) -> &str {
+        self.format.suffix()
+    }
+
+    pub fn length(&self) -> usize {
+        self.format.length()
+    }
+
+    pub fn method(&self) -> Method {
+        self.format.method()
     }
 }
 
@@ -102,7 +121,7 @@ impl Series {
     /// The generator for this series' numbers, when it has a generation configuration.
     pub fn generator(&self) -> Option<NumberGenerator> {
         let config = self.definition.generation.as_ref()?;
-        Some(NumberGenerator::new(config.format(), self.secret))
+        Some(NumberGenerator::new(config.format().clone(), self.secret))
     }
 
     /// The series as printed by `series list` (camelCase, like the request body).
@@ -117,11 +136,11 @@ impl Series {
             "expiryDays": series.expiry_days,
             "maxActiveCardsPerCustomer": series.max_active_cards_per_customer,
             "cardGenerationConfiguration": series.generation.as_ref().map(|g| json!({
-                "prefix": g.prefix,
-                "suffix": g.suffix,
+                "prefix": g.prefix(),
+                "suffix": g.suffix(),
                 "offset": g.offset,
-                "length": g.length,
-                "method": g.method.as_str(),
+                "length": g.length(),
+                "method": g.method().as_str(),
             })),
             "cardGenerationEnabled": series.generation_enabled,
             "isActive": series.is_active,
@@ -269,11 +288,8 @@ impl GenerationConfigRequest {
             ));
         }
         Ok(GenerationConfig {
-            prefix,
-            suffix,
+            format,
             offset: offset as u64,
-            length: length as usize,
-            method,
         })
     }
 }
@@ -306,11 +322,8 @@ mod tests {
     fn seeds_body_is_valid() {
         let series = seeds_body().validate().unwrap();
         let config = series.generation.unwrap();
-        assert_eq!(
-            (config.prefix.as_str(), config.suffix.as_str(), config.length),
-            ("M2", "C0", 10)
-        );
-        assert_eq!(config.method, Method::RandomMod7);
+        assert_eq!((config.prefix(), config.suffix(), config.length()), ("M2", "C0", 10));
+        assert_eq!(config.method(), Method::RandomMod7);
         assert_eq!(series.series_type, SeriesType::Digital);
     }
 
@@ -400,6 +413,6 @@ mod tests {
     #[test]
     fn method_defaults_to_incremental() {
         let series = with_config(|c| c.method = None).validate().unwrap();
-        assert_eq!(series.generation.unwrap().method, Method::AutoIncrement);
+        assert_eq!(series.generation.unwrap().method(), Method::AutoIncrement);
     }
 }

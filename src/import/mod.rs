@@ -37,7 +37,7 @@ use reader::{RecordBatch, RecordSource, open_source};
 use validate::{ValidationContext, validate_batch};
 
 /// Batches in flight between stages: enough to overlap reading, validating and writing.
-const CHANNEL_BATCHES: usize = 2;
+const CHANNEL_BATCHES: usize = 1;
 /// Rejects read back per query when writing the report.
 const REPORT_PAGE: u32 = 10_000;
 

@@ -225,12 +225,7 @@ pub fn classify_duplicates(
                 }
                 existing[i].get(key).copied()
             };
-            let owners = [owner(0), owner(1)];
-            let verdict = [KeyOwner::ThisRun, KeyOwner::Other].into_iter().find_map(|wanted| {
-                (0..2)
-                    .find(|&i| owners[i] == Some(wanted))
-                    .map(|i| duplicate(wanted, fields[i], row.keys[i]))
-            });
+            let verdict = duplicate_verdict(row, [owner(0), owner(1)], fields);
             if verdict.is_none() {
                 for (set, key) in accepted.iter_mut().zip(row.keys) {
                     if let Some(key) = key {
@@ -241,6 +236,20 @@ pub fn classify_duplicates(
             verdict
         })
         .collect()
+}
+
+/// The verdict for a row whose keys are held by `owners`: in-file before
+/// database, the first key before the second; `None` when no key is held.
+pub fn duplicate_verdict(
+    row: &RowKeys<'_>,
+    owners: [Option<KeyOwner>; 2],
+    fields: [&'static str; 2],
+) -> Option<Rejection> {
+    [KeyOwner::ThisRun, KeyOwner::Other].into_iter().find_map(|wanted| {
+        (0..2)
+            .find(|&i| owners[i] == Some(wanted))
+            .map(|i| duplicate(wanted, fields[i], row.keys[i]))
+    })
 }
 
 fn duplicate(owner: KeyOwner, field: &'static str, key: Option<&str>) -> Rejection {

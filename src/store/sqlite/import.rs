@@ -15,7 +15,7 @@ use super::sequences::reserve_external_ids;
 use crate::domain::{RejectReason, Rejection};
 use crate::store::batch::{
     BatchOutcome, BatchPlan, CardRow, CustomerRow, ExternalIdRow, ImportStart, KeyOwner, RejectRow, RowKeys, Rows,
-    RunState, RunStatus, ValidBatch, classify_duplicates, plan_batch,
+    RunState, RunStatus, ValidBatch, classify_duplicates, duplicate_verdict, plan_batch,
 };
 use crate::store::{ImportSession, StoreError, now};
 
@@ -233,6 +233,13 @@ async fn write_batch(
     budget: Option<u64>,
 ) -> Result<BatchOutcome, StoreError> {
     let (plan, inserted) = match &batch.rows {
+        // Without a reject budget, the insert itself finds the duplicates;
+        // with one, they must be known before writing, to cut the batch.
+        Rows::Cards(rows) if budget.is_none() => {
+            let all: Vec<&CardRow> = rows.iter().collect();
+            let (inserted, duplicates) = insert_cards(connection, context, &all).await?;
+            (plan_batch(batch, duplicates, None), inserted)
+        }
         Rows::Cards(rows) => {
             let verdicts = judge_cards(connection, context, rows).await?;
             let plan = plan_batch(
@@ -241,7 +248,9 @@ async fn write_batch(
                 budget,
             );
             let accepted = accepted(rows, &verdicts, &plan, |r| r.record);
-            (plan, insert_cards(connection, context, &accepted).await?)
+            let (inserted, unexpected) = insert_cards(connection, context, &accepted).await?;
+            debug_assert!(unexpected.is_empty(), "judged under the write lock");
+            (plan, inserted)
         }
         Rows::ExternalIds(rows) => {
             let verdicts = judge_external_ids(connection, context, rows).await?;
@@ -342,8 +351,7 @@ async fn judge_cards(
     let external_ids = owners(
         connection,
         context,
-        "SELECT external_id, run_id FROM cards WHERE org_id = ? AND external_id IS NOT NULL \
-         AND external_id IN (SELECT value FROM json_each(?))",
+        "SELECT external_id, run_id FROM cards WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
         json_strings(rows.iter().filter_map(|r| r.external_id.as_deref())),
     )
     .await?;
@@ -361,19 +369,19 @@ async fn judge_cards(
     ))
 }
 
+/// Inserts cards in record order, skipping any whose card number or external
+/// ID is already taken, and returns how many went in and why the others did
+/// not (judged exactly as [`classify_duplicates`] would have judged them).
 async fn insert_cards(
     connection: &mut SqliteConnection,
     context: &RunContext<'_>,
     rows: &[&CardRow],
-) -> Result<u64, StoreError> {
+) -> Result<(u64, Vec<(u64, Rejection)>), StoreError> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
-    // Inserted in card-number order: the unique index then grows mostly at its right edge.
-    let mut sorted = rows.to_vec();
-    sorted.sort_unstable_by(|a, b| a.card_number.cmp(&b.card_number));
     let mut json = JsonRows::with_capacity(rows.len() * 96);
-    for row in &sorted {
+    for row in rows {
         json.begin_row();
         json.integer(row.series_id);
         json.string(&row.card_number);
@@ -384,6 +392,7 @@ async fn insert_cards(
         json.optional_json(row.extended_fields.as_deref());
         json.optional_json(row.custom_fields.as_deref());
         json.optional_json(row.mapped_entity.as_deref());
+        json.integer(row.record as i64);
         json.end_row();
     }
     let max_before: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM cards")
@@ -391,9 +400,10 @@ async fn insert_cards(
         .await?;
     let inserted = sqlx::query(
         "INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, status_reason, customer_id, \
-         extended_fields, custom_fields, mapped_entity, run_id, external_id_run_id, created_at) \
+         extended_fields, custom_fields, mapped_entity, import_record, run_id, external_id_run_id, created_at) \
          SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, \
-         ?2, CASE WHEN value->>2 IS NULL THEN NULL ELSE ?2 END, ?3 FROM json_each(?4)",
+         value->>9, ?2, CASE WHEN value->>2 IS NULL THEN NULL ELSE ?2 END, ?3 FROM jsonb_each(?4) WHERE true \
+         ON CONFLICT DO NOTHING",
     )
     .bind(context.org_id)
     .bind(context.run_id)
@@ -413,7 +423,56 @@ async fn insert_cards(
     .bind(max_before)
     .execute(&mut *connection)
     .await?;
-    Ok(inserted)
+    if inserted == rows.len() as u64 {
+        return Ok((inserted, Vec::new()));
+    }
+    let went_in: HashSet<i64> = sqlx::query_scalar("SELECT import_record FROM cards WHERE id > ?")
+        .bind(max_before)
+        .fetch_all(&mut *connection)
+        .await?
+        .into_iter()
+        .collect();
+    let left_out: Vec<&CardRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| !went_in.contains(&(r.record as i64)))
+        .collect();
+    let numbers = owners(
+        connection,
+        context,
+        "SELECT card_number, run_id FROM cards WHERE org_id = ? AND card_number IN (SELECT value FROM json_each(?))",
+        json_strings(left_out.iter().map(|r| r.card_number.as_str())),
+    )
+    .await?;
+    let external_ids = owners(
+        connection,
+        context,
+        "SELECT external_id, run_id FROM cards WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
+        json_strings(left_out.iter().filter_map(|r| r.external_id.as_deref())),
+    )
+    .await?;
+    let duplicates = left_out
+        .iter()
+        .map(|row| {
+            let keys = RowKeys {
+                record: row.record,
+                keys: [Some(row.card_number.as_str()), row.external_id.as_deref()],
+            };
+            let held = [
+                numbers.get(&row.card_number).copied(),
+                row.external_id.as_ref().and_then(|id| external_ids.get(id).copied()),
+            ];
+            duplicate_verdict(&keys, held, ["card_number", "external_id"])
+                .map(|rejection| (row.record, rejection))
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "card {:?} was not inserted and nothing holds its keys",
+                        row.card_number
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((inserted, duplicates))
 }
 
 /// A card as the external-ID import sees it.
@@ -447,7 +506,7 @@ async fn judge_external_ids(
     }
     let holders = sqlx::query(
         "SELECT external_id, card_number, external_id_run_id FROM cards WHERE org_id = ? \
-         AND external_id IS NOT NULL AND external_id IN (SELECT value FROM json_each(?))",
+         AND external_id IN (SELECT value FROM json_each(?))",
     )
     .bind(context.org_id)
     .bind(json_strings(rows.iter().map(|r| r.external_id.as_str())))
@@ -540,7 +599,7 @@ async fn update_external_ids(
         "INSERT INTO events (org_id, run_id, kind, payload, created_at) \
          SELECT c.org_id, ?2, 'card_external_id_set', json_object('card_id', c.id, 'card_number', c.card_number, \
          'external_id', j.value->>1, 'previous_external_id', c.external_id), ?3 \
-         FROM json_each(?4) AS j JOIN cards AS c ON c.org_id = ?1 AND c.card_number = j.value->>0 ORDER BY j.key",
+         FROM jsonb_each(?4) AS j JOIN cards AS c ON c.org_id = ?1 AND c.card_number = j.value->>0 ORDER BY j.key",
     )
     .bind(context.org_id)
     .bind(context.run_id)
@@ -551,7 +610,7 @@ async fn update_external_ids(
     // No accepted external ID is held by any card at this point (judged above),
     // so the row-by-row update can never trip the unique index midway.
     let updated = sqlx::query(
-        "UPDATE cards SET external_id = j.value->>1, external_id_run_id = ?2 FROM json_each(?3) AS j \
+        "UPDATE cards SET external_id = j.value->>1, external_id_run_id = ?2 FROM jsonb_each(?3) AS j \
          WHERE cards.org_id = ?1 AND cards.card_number = j.value->>0",
     )
     .bind(context.org_id)
@@ -660,7 +719,7 @@ async fn insert_customer_rows(
     }
     Ok(sqlx::query(
         "INSERT INTO customers (org_id, customer_id, external_id, external_id_generated, run_id, created_at) \
-         SELECT ?, value->>0, value->>1, value->>2, ?, ? FROM json_each(?)",
+         SELECT ?, value->>0, value->>1, value->>2, ?, ? FROM jsonb_each(?)",
     )
     .bind(context.org_id)
     .bind(context.run_id)
@@ -694,7 +753,7 @@ async fn insert_rejects(
     }
     sqlx::query(
         "INSERT INTO rejects (org_id, run_id, record, line, reason, field, message, raw) \
-         SELECT ?, ?, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)",
+         SELECT ?, ?, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM jsonb_each(?)",
     )
     .bind(context.org_id)
     .bind(context.run_id)
