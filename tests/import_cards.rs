@@ -297,3 +297,41 @@ fn events_export_after_and_to_a_file() {
     assert!(status.status.success());
     assert_eq!(std::fs::read_to_string(out).unwrap().lines().count(), 2);
 }
+
+#[test]
+fn optimistic_and_prechecked_writes_give_the_same_verdicts() {
+    // Duplicates inside the batch only (nothing in the database yet): the
+    // optimistic path judges them in memory. --max-rejects forces the path
+    // that checks the database before writing; both must agree exactly.
+    let csv = "card_number,series_code,external_id\n\
+               6001000000000018,LUHN1,CX00000001\n\
+               6001000000000026,LUHN1,CX00000001\n\
+               6001000000000018,LUHN1,CX00000003\n\
+               6001000000000034,LUHN1,CX00000004\n\
+               6001000000000026,LUHN1,CX00000005\n\
+               6001000000000042,LUHN1,CX00000004\n";
+    let mut reports = Vec::new();
+    for extra in [&[][..], &["--max-rejects", "1000"][..]] {
+        let ws = Workspace::sqlite();
+        ws.import_setup();
+        ws.write("dups.csv", csv);
+        let mut args = vec!["cards", "dups.csv"];
+        args.extend_from_slice(extra);
+        let (code, summary) = ws.import(&args);
+        assert_eq!(code, 0);
+        assert_eq!(
+            (summary["inserted"].as_u64(), summary["rejected"].as_u64()),
+            (Some(3), Some(3)),
+            "{summary}"
+        );
+        reports.push(std::fs::read_to_string(ws.path("dups.csv.rejects.csv")).unwrap());
+    }
+    assert_eq!(reports[0], reports[1]);
+    // Record 5 repeats a number whose first holder (record 2) was itself rejected, so it goes in.
+    assert!(
+        reports[0].contains(",2,DUPLICATE_IN_FILE,external_id,"),
+        "{}",
+        reports[0]
+    );
+    assert!(!reports[0].contains(",5,DUPLICATE_IN_FILE"), "{}", reports[0]);
+}

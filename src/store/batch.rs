@@ -240,11 +240,7 @@ pub fn classify_duplicates(
 
 /// The verdict for a row whose keys are held by `owners`: in-file before
 /// database, the first key before the second; `None` when no key is held.
-pub fn duplicate_verdict(
-    row: &RowKeys<'_>,
-    owners: [Option<KeyOwner>; 2],
-    fields: [&'static str; 2],
-) -> Option<Rejection> {
+fn duplicate_verdict(row: &RowKeys<'_>, owners: [Option<KeyOwner>; 2], fields: [&'static str; 2]) -> Option<Rejection> {
     [KeyOwner::ThisRun, KeyOwner::Other].into_iter().find_map(|wanted| {
         (0..2)
             .find(|&i| owners[i] == Some(wanted))

@@ -8,24 +8,42 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::json_rows::{JsonRows, json_strings};
 use super::sequences::reserve_external_ids;
 use crate::domain::{RejectReason, Rejection};
 use crate::store::batch::{
     BatchOutcome, BatchPlan, CardRow, CustomerRow, ExternalIdRow, ImportStart, KeyOwner, RejectRow, RowKeys, Rows,
-    RunState, RunStatus, ValidBatch, classify_duplicates, duplicate_verdict, plan_batch,
+    RunState, RunStatus, ValidBatch, classify_duplicates, plan_batch,
 };
 use crate::store::{ImportSession, StoreError, now};
 
 pub(super) struct SqliteImportSession {
-    pool: SqlitePool,
+    link: Link,
     org_id: i64,
     start: ImportStart,
     state: RunState,
-    /// A dry run's one transaction.
-    dry_run: Option<Transaction<'static, Sqlite>>,
+}
+
+/// How a session reaches the database. Either way it is one connection for
+/// the whole run: its page cache stays warm from batch to batch, and a long
+/// run never fills the caches of several pooled connections.
+enum Link {
+    /// A real run: one transaction per batch on this connection.
+    Connection(PoolConnection<Sqlite>),
+    /// A dry run: one transaction for everything, rolled back by `close`.
+    DryRun(Transaction<'static, Sqlite>),
+}
+
+impl Link {
+    fn connection(&mut self) -> &mut SqliteConnection {
+        match self {
+            Link::Connection(connection) => connection,
+            Link::DryRun(transaction) => transaction,
+        }
+    }
 }
 
 /// Finds or creates the run and opens its session.
@@ -72,18 +90,17 @@ pub(super) async fn begin(
             }
         }
     };
-    let dry_run = if start.dry_run {
-        Some(tx)
+    let link = if start.dry_run {
+        Link::DryRun(tx)
     } else {
         tx.commit().await?;
-        None
+        Link::Connection(pool.acquire().await?)
     };
     Ok(SqliteImportSession {
-        pool: pool.clone(),
+        link,
         org_id,
         start,
         state,
-        dry_run,
     })
 }
 
@@ -123,10 +140,10 @@ impl ImportSession for SqliteImportSession {
             start: &self.start,
             created_at: now(),
         };
-        let outcome = match self.dry_run.as_mut() {
-            Some(tx) => write_batch(tx, &context, batch, reject_budget).await?,
-            None => {
-                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let outcome = match &mut self.link {
+            Link::DryRun(tx) => write_batch(tx, &context, batch, reject_budget).await?,
+            Link::Connection(connection) => {
+                let mut tx = Connection::begin_with(&mut **connection, "BEGIN IMMEDIATE").await?;
                 let outcome = write_batch(&mut tx, &context, batch, reject_budget).await?;
                 tx.commit().await?;
                 outcome
@@ -144,20 +161,14 @@ impl ImportSession for SqliteImportSession {
             .bind(now())
             .bind(self.org_id)
             .bind(self.state.run_id);
-        match self.dry_run.as_mut() {
-            Some(tx) => query.execute(&mut **tx).await?,
-            None => query.execute(&self.pool).await?,
-        };
+        query.execute(self.link.connection()).await?;
         self.state.status = status;
         Ok(())
     }
 
     async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
         let (org_id, run_id) = (self.org_id, self.state.run_id);
-        match self.dry_run.as_mut() {
-            Some(tx) => reject_page(tx, org_id, run_id, after_record, limit).await,
-            None => reject_page(&mut *self.pool.acquire().await?, org_id, run_id, after_record, limit).await,
-        }
+        reject_page(self.link.connection(), org_id, run_id, after_record, limit).await
     }
 
     async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError> {
@@ -167,10 +178,7 @@ impl ImportSession for SqliteImportSession {
         .bind(self.org_id)
         .bind(self.state.run_id)
         .bind(after_record as i64);
-        let rows = match self.dry_run.as_mut() {
-            Some(tx) => query.fetch_all(&mut **tx).await?,
-            None => query.fetch_all(&self.pool).await?,
-        };
+        let rows = query.fetch_all(self.link.connection()).await?;
         rows.iter()
             .map(|row| {
                 Ok((
@@ -182,7 +190,7 @@ impl ImportSession for SqliteImportSession {
     }
 
     async fn close(self: Box<Self>) -> Result<(), StoreError> {
-        if let Some(tx) = self.dry_run {
+        if let Link::DryRun(tx) = self.link {
             tx.rollback().await?;
         }
         Ok(())
@@ -233,25 +241,7 @@ async fn write_batch(
     budget: Option<u64>,
 ) -> Result<BatchOutcome, StoreError> {
     let (plan, inserted) = match &batch.rows {
-        // Without a reject budget, the insert itself finds the duplicates;
-        // with one, they must be known before writing, to cut the batch.
-        Rows::Cards(rows) if budget.is_none() => {
-            let all: Vec<&CardRow> = rows.iter().collect();
-            let (inserted, duplicates) = insert_cards(connection, context, &all).await?;
-            (plan_batch(batch, duplicates, None), inserted)
-        }
-        Rows::Cards(rows) => {
-            let verdicts = judge_cards(connection, context, rows).await?;
-            let plan = plan_batch(
-                batch,
-                database_rejects(rows.iter().map(|r| r.record), &verdicts),
-                budget,
-            );
-            let accepted = accepted(rows, &verdicts, &plan, |r| r.record);
-            let (inserted, unexpected) = insert_cards(connection, context, &accepted).await?;
-            debug_assert!(unexpected.is_empty(), "judged under the write lock");
-            (plan, inserted)
-        }
+        Rows::Cards(rows) => write_cards(connection, context, batch, rows, budget).await?,
         Rows::ExternalIds(rows) => {
             let verdicts = judge_external_ids(connection, context, rows).await?;
             let plan = plan_batch(
@@ -336,11 +326,49 @@ async fn owners(
         .collect()
 }
 
-async fn judge_cards(
+const CARD_KEY_FIELDS: [&str; 2] = ["card_number", "external_id"];
+
+fn card_keys(rows: &[CardRow]) -> Vec<RowKeys<'_>> {
+    rows.iter()
+        .map(|r| RowKeys {
+            record: r.record,
+            keys: [Some(r.card_number.as_str()), r.external_id.as_deref()],
+        })
+        .collect()
+}
+
+/// Writes a batch of cards. Optimistically first: duplicates within the
+/// batch are judged in memory and the rest is inserted inside a savepoint; if
+/// no row met a key already in the database, every verdict is final. If one
+/// did (or a reject budget needs the verdicts before writing), the batch is
+/// judged against the database first and only the accepted rows go in.
+async fn write_cards(
     connection: &mut SqliteConnection,
     context: &RunContext<'_>,
+    batch: &ValidBatch,
     rows: &[CardRow],
-) -> Result<Vec<Option<Rejection>>, StoreError> {
+    budget: Option<u64>,
+) -> Result<(BatchPlan, u64), StoreError> {
+    if budget.is_none() {
+        let nothing_stored = HashMap::new();
+        let in_batch = classify_duplicates(&card_keys(rows), [&nothing_stored, &nothing_stored], CARD_KEY_FIELDS);
+        let sent: Vec<&CardRow> = rows
+            .iter()
+            .zip(&in_batch)
+            .filter(|(_, v)| v.is_none())
+            .map(|(r, _)| r)
+            .collect();
+        sqlx::raw_sql("SAVEPOINT card_batch").execute(&mut *connection).await?;
+        let inserted = insert_cards(connection, context, &sent).await?;
+        if inserted == sent.len() as u64 {
+            sqlx::raw_sql("RELEASE card_batch").execute(&mut *connection).await?;
+            let plan = plan_batch(batch, database_rejects(rows.iter().map(|r| r.record), &in_batch), None);
+            return Ok((plan, inserted));
+        }
+        sqlx::raw_sql("ROLLBACK TO card_batch; RELEASE card_batch")
+            .execute(&mut *connection)
+            .await?;
+    }
     let numbers = owners(
         connection,
         context,
@@ -355,30 +383,26 @@ async fn judge_cards(
         json_strings(rows.iter().filter_map(|r| r.external_id.as_deref())),
     )
     .await?;
-    let keys: Vec<RowKeys<'_>> = rows
-        .iter()
-        .map(|r| RowKeys {
-            record: r.record,
-            keys: [Some(r.card_number.as_str()), r.external_id.as_deref()],
-        })
-        .collect();
-    Ok(classify_duplicates(
-        &keys,
-        [&numbers, &external_ids],
-        ["card_number", "external_id"],
-    ))
+    let verdicts = classify_duplicates(&card_keys(rows), [&numbers, &external_ids], CARD_KEY_FIELDS);
+    let plan = plan_batch(
+        batch,
+        database_rejects(rows.iter().map(|r| r.record), &verdicts),
+        budget,
+    );
+    let accepted = accepted(rows, &verdicts, &plan, |r| r.record);
+    let inserted = insert_cards(connection, context, &accepted).await?;
+    Ok((plan, inserted))
 }
 
 /// Inserts cards in record order, skipping any whose card number or external
-/// ID is already taken, and returns how many went in and why the others did
-/// not (judged exactly as [`classify_duplicates`] would have judged them).
+/// ID is taken, with one `card_created` event each; returns how many went in.
 async fn insert_cards(
     connection: &mut SqliteConnection,
     context: &RunContext<'_>,
     rows: &[&CardRow],
-) -> Result<(u64, Vec<(u64, Rejection)>), StoreError> {
+) -> Result<u64, StoreError> {
     if rows.is_empty() {
-        return Ok((0, Vec::new()));
+        return Ok(0);
     }
     let mut json = JsonRows::with_capacity(rows.len() * 96);
     for row in rows {
@@ -423,56 +447,7 @@ async fn insert_cards(
     .bind(max_before)
     .execute(&mut *connection)
     .await?;
-    if inserted == rows.len() as u64 {
-        return Ok((inserted, Vec::new()));
-    }
-    let went_in: HashSet<i64> = sqlx::query_scalar("SELECT import_record FROM cards WHERE id > ?")
-        .bind(max_before)
-        .fetch_all(&mut *connection)
-        .await?
-        .into_iter()
-        .collect();
-    let left_out: Vec<&CardRow> = rows
-        .iter()
-        .copied()
-        .filter(|r| !went_in.contains(&(r.record as i64)))
-        .collect();
-    let numbers = owners(
-        connection,
-        context,
-        "SELECT card_number, run_id FROM cards WHERE org_id = ? AND card_number IN (SELECT value FROM json_each(?))",
-        json_strings(left_out.iter().map(|r| r.card_number.as_str())),
-    )
-    .await?;
-    let external_ids = owners(
-        connection,
-        context,
-        "SELECT external_id, run_id FROM cards WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
-        json_strings(left_out.iter().filter_map(|r| r.external_id.as_deref())),
-    )
-    .await?;
-    let duplicates = left_out
-        .iter()
-        .map(|row| {
-            let keys = RowKeys {
-                record: row.record,
-                keys: [Some(row.card_number.as_str()), row.external_id.as_deref()],
-            };
-            let held = [
-                numbers.get(&row.card_number).copied(),
-                row.external_id.as_ref().and_then(|id| external_ids.get(id).copied()),
-            ];
-            duplicate_verdict(&keys, held, ["card_number", "external_id"])
-                .map(|rejection| (row.record, rejection))
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "card {:?} was not inserted and nothing holds its keys",
-                        row.card_number
-                    ))
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((inserted, duplicates))
+    Ok(inserted)
 }
 
 /// A card as the external-ID import sees it.
