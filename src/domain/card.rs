@@ -52,6 +52,12 @@ pub struct NewCard {
 /// A series without a generation configuration accepts any well-formed number.
 pub fn check_number_fits_series(field: &'static str, number: &str, series: &Series) -> Result<(), Rejection> {
     check_card_number(field, number)?;
+    check_number_format(field, number, series)
+}
+
+/// The series part of [`check_number_fits_series`], for a number whose
+/// characters were already checked: length, prefix/suffix, digits, check digit.
+pub fn check_number_format(field: &'static str, number: &str, series: &Series) -> Result<(), Rejection> {
     let Some(config) = &series.definition.generation else {
         return Ok(());
     };

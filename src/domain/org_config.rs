@@ -248,6 +248,12 @@ impl OrgConfig {
     /// (whose part after the prefix must then be digits).
     pub fn check_external_id(&self, field: &'static str, value: &str) -> Result<(), Rejection> {
         check_external_id_charset(field, value)?;
+        self.check_external_id_format(field, value)
+    }
+
+    /// The org part of [`check_external_id`](Self::check_external_id), for a
+    /// value whose characters were already checked.
+    pub fn check_external_id_format(&self, field: &'static str, value: &str) -> Result<(), Rejection> {
         let Some(length) = self.length else { return Ok(()) };
         if value.len() != length {
             return Err(Rejection::new(

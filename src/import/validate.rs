@@ -5,13 +5,13 @@
 //! going to the column that comes first. Duplicates are judged later, by the
 //! store, against the database.
 
-use std::collections::HashMap;
-
+use rayon::iter::Either;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::columns::{card, customer, external_id};
 use super::reader::RecordBatch;
-use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_fits_series};
+use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_format};
 use crate::domain::fields::{check_card_number, check_external_id_charset, check_text_length};
 use crate::domain::{OrgConfig, RejectReason, Rejection, Series};
 use crate::store::{CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
@@ -21,8 +21,8 @@ use crate::store::{CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, Source
 pub struct ValidationContext {
     pub kind: ImportKind,
     pub org: OrgConfig,
-    pub series_by_id: HashMap<i64, Series>,
-    pub series_by_code: HashMap<String, i64>,
+    pub series_by_id: FxHashMap<i64, Series>,
+    pub series_by_code: FxHashMap<String, i64>,
     /// Whether customers without an external ID can get a generated one.
     pub can_generate_external_ids: bool,
 }
@@ -43,57 +43,22 @@ impl ValidationContext {
     }
 }
 
-/// A record's verdict.
-enum Verdict {
-    Card(CardRow),
-    ExternalId(ExternalIdRow),
-    Customer(CustomerRow),
-    Rejected(Rejection),
-}
-
 /// Validates a batch on rayon, keeping record order.
 pub fn validate_batch(batch: RecordBatch, context: &ValidationContext) -> ValidBatch {
-    let verdicts: Vec<Verdict> = batch
-        .records
-        .par_iter()
-        .enumerate()
-        .map(|(index, record)| {
-            let number = batch.first_record + index as u64;
-            match &record.fields {
-                Err(rejection) => Verdict::Rejected(rejection.clone()),
-                Ok(fields) => {
-                    let field = |column| batch.field(fields, column);
-                    match context.kind {
-                        ImportKind::Cards => {
-                            validate_card(number, &field, context).map_or_else(Verdict::Rejected, Verdict::Card)
-                        }
-                        ImportKind::ExternalIds => validate_external_id(number, &field, context)
-                            .map_or_else(Verdict::Rejected, Verdict::ExternalId),
-                        ImportKind::Customers => {
-                            validate_customer(number, &field, context).map_or_else(Verdict::Rejected, Verdict::Customer)
-                        }
-                    }
-                }
-            }
-        })
-        .collect();
-    let mut rows = match context.kind {
-        ImportKind::Cards => Rows::Cards(Vec::with_capacity(verdicts.len())),
-        ImportKind::ExternalIds => Rows::ExternalIds(Vec::with_capacity(verdicts.len())),
-        ImportKind::Customers => Rows::Customers(Vec::with_capacity(verdicts.len())),
-    };
-    let mut rejects = Vec::new();
-    for (index, verdict) in verdicts.into_iter().enumerate() {
-        let record = batch.first_record + index as u64;
-        match (verdict, &mut rows) {
-            (Verdict::Card(row), Rows::Cards(rows)) => rows.push(row),
-            (Verdict::ExternalId(row), Rows::ExternalIds(rows)) => rows.push(row),
-            (Verdict::Customer(row), Rows::Customers(rows)) => rows.push(row),
-            (Verdict::Rejected(rejection), _) => rejects.push((record, rejection)),
-            // Each kind produces only its own rows.
-            _ => unreachable!("verdict of another import kind"),
+    let (rows, rejects) = match context.kind {
+        ImportKind::Cards => {
+            let (rows, rejects) = judge(&batch, |record, field| validate_card(record, field, context));
+            (Rows::Cards(rows), rejects)
         }
-    }
+        ImportKind::ExternalIds => {
+            let (rows, rejects) = judge(&batch, |record, field| validate_external_id(record, field, context));
+            (Rows::ExternalIds(rows), rejects)
+        }
+        ImportKind::Customers => {
+            let (rows, rejects) = judge(&batch, |record, field| validate_customer(record, field, context));
+            (Rows::Customers(rows), rejects)
+        }
+    };
     let sources = batch
         .records
         .iter()
@@ -109,6 +74,25 @@ pub fn validate_batch(batch: RecordBatch, context: &ValidationContext) -> ValidB
         rows,
         rejects,
     }
+}
+
+/// Runs `validate` over every record in parallel and splits the verdicts
+/// into valid rows and rejects, both in record order.
+fn judge<'b, T: Send>(
+    batch: &'b RecordBatch,
+    validate: impl Fn(u64, &dyn Fn(usize) -> Option<&'b str>) -> Result<T, Rejection> + Sync,
+) -> (Vec<T>, Vec<(u64, Rejection)>) {
+    batch.records.par_iter().enumerate().partition_map(|(index, record)| {
+        let number = batch.first_record + index as u64;
+        let verdict = match &record.fields {
+            Err(rejection) => Err(rejection.clone()),
+            Ok(fields) => validate(number, &|column| batch.field(fields, column)),
+        };
+        match verdict {
+            Ok(row) => Either::Left(row),
+            Err(rejection) => Either::Right((number, rejection)),
+        }
+    })
 }
 
 fn missing(field: &'static str, message: impl Into<String>) -> Rejection {
@@ -174,18 +158,20 @@ fn validate_card<'a>(
     // Field limits and character sets.
     let external_id = field(card::EXTERNAL_ID);
     let status_reason = field(card::STATUS_REASON);
+    let series_id = parse_integer("series_id", series_id_text);
+    let customer_id = parse_integer("customer_id", field(card::CUSTOMER_ID));
     earliest([
         check_card_number("card_number", card_number),
-        parse_integer("series_id", series_id_text).map(drop),
+        series_id.as_ref().map(drop).map_err(Clone::clone),
         external_id.map_or(Ok(()), |id| check_external_id_charset("external_id", id)),
-        parse_integer("customer_id", field(card::CUSTOMER_ID)).map(drop),
+        customer_id.as_ref().map(drop).map_err(Clone::clone),
         status_reason.map_or(Ok(()), |reason| check_text_length("status_reason", reason)),
         check_json_object("extended_fields", field(card::EXTENDED_FIELDS)),
         check_json_object("custom_fields", field(card::CUSTOM_FIELDS)),
         check_json_object("mapped_entity", field(card::MAPPED_ENTITY)),
     ])?;
     // Series lookup.
-    let series_id = parse_integer("series_id", series_id_text)?;
+    let series_id = series_id?;
     let by_code = series_code.map(|code| context.series_by_code.get(code).copied());
     let series = match (series_id, by_code) {
         (Some(id), Some(Some(code_id))) if id != code_id => Err(Rejection::new(
@@ -221,8 +207,8 @@ fn validate_card<'a>(
     }
     // Length, prefix/suffix, generated part and check digit, for both numbers.
     earliest([
-        check_number_fits_series("card_number", card_number, series),
-        external_id.map_or(Ok(()), |id| context.org.check_external_id("external_id", id)),
+        check_number_format("card_number", card_number, series),
+        external_id.map_or(Ok(()), |id| context.org.check_external_id_format("external_id", id)),
     ])?;
     let status_label = field(card::STATUS_LABEL).unwrap_or(DEFAULT_STATUS_LABEL);
     if context.org.status_labels.resolve(status_label).is_none() {
@@ -235,11 +221,11 @@ fn validate_card<'a>(
     Ok(CardRow {
         record,
         series_id: series.id,
-        card_number: card_number.to_string(),
-        external_id: external_id.map(str::to_string),
-        status_label: status_label.to_string(),
+        card_number: card_number.into(),
+        external_id: external_id.map(Into::into),
+        status_label: status_label.into(),
         status_reason: status_reason.map(str::to_string),
-        customer_id: parse_integer("customer_id", field(card::CUSTOMER_ID))?,
+        customer_id: customer_id?,
         extended_fields: field(card::EXTENDED_FIELDS).map(str::to_string),
         custom_fields: field(card::CUSTOM_FIELDS).map(str::to_string),
         mapped_entity: field(card::MAPPED_ENTITY).map(str::to_string),
@@ -261,8 +247,8 @@ fn validate_external_id<'a>(
     context.org.check_external_id("external_id", value)?;
     Ok(ExternalIdRow {
         record,
-        card_number: card_number.to_string(),
-        external_id: value.to_string(),
+        card_number: card_number.into(),
+        external_id: value.into(),
     })
 }
 
@@ -291,11 +277,11 @@ fn validate_customer<'a>(
         value.map_or(Ok(()), |id| check_external_id_charset("external_id", id)),
     ])?;
     if let Some(id) = value {
-        context.org.check_external_id("external_id", id)?;
+        context.org.check_external_id_format("external_id", id)?;
     }
     Ok(CustomerRow {
         record,
         customer_id,
-        external_id: value.map(str::to_string),
+        external_id: value.map(Into::into),
     })
 }
