@@ -1,0 +1,365 @@
+//! The SQLite import session: each batch in one `BEGIN IMMEDIATE`
+//! transaction (a dry run: all batches in one transaction, rolled back at
+//! the end). Under the write lock, a batch first looks up which of its keys
+//! the database already holds, judges duplicates in record order, then
+//! writes rows, events, rejects and the run's checkpoint with one statement
+//! each over `json_each(?)`.
+
+use std::collections::HashMap;
+
+mod cards;
+mod customers;
+mod external_ids;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+
+use super::json_rows::JsonRows;
+use crate::domain::{RejectReason, Rejection};
+use crate::store::batch::{
+    BatchOutcome, BatchPlan, ImportStart, KeyOwner, RejectRow, Rows, RunState, RunStatus, ValidBatch, plan_batch,
+};
+use crate::store::{ImportSession, StoreError, now};
+
+pub(super) struct SqliteImportSession {
+    link: Link,
+    org_id: i64,
+    start: ImportStart,
+    state: RunState,
+}
+
+/// How a session reaches the database. Either way it is one connection for
+/// the whole run: its page cache stays warm from batch to batch, and a long
+/// run never fills the caches of several pooled connections.
+enum Link {
+    /// A real run: one transaction per batch on this connection.
+    Connection(PoolConnection<Sqlite>),
+    /// A dry run: one transaction for everything, rolled back by `close`.
+    DryRun(Transaction<'static, Sqlite>),
+}
+
+impl Link {
+    fn connection(&mut self) -> &mut SqliteConnection {
+        match self {
+            Link::Connection(connection) => connection,
+            Link::DryRun(transaction) => transaction,
+        }
+    }
+}
+
+/// Finds or creates the run and opens its session.
+pub(super) async fn begin(
+    pool: &SqlitePool,
+    org_id: i64,
+    start: ImportStart,
+) -> Result<SqliteImportSession, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let existing = if start.dry_run {
+        None
+    } else {
+        sqlx::query(
+            "SELECT id, status, records_committed, inserted, rejected FROM runs \
+             WHERE org_id = ? AND kind = ? AND input_hash = ?",
+        )
+        .bind(org_id)
+        .bind(start.kind.as_str())
+        .bind(&start.input_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+    };
+    let state = match existing {
+        Some(row) => run_state(&row)?,
+        None => {
+            // A dry run's row has no input hash, so it never collides with the real run of the same input.
+            let run_id: i64 = sqlx::query_scalar(
+                "INSERT INTO runs (org_id, kind, input_name, input_hash, status, started_at) \
+                 VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+            )
+            .bind(org_id)
+            .bind(start.kind.as_str())
+            .bind(&start.input_name)
+            .bind((!start.dry_run).then_some(&start.input_hash))
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?;
+            RunState {
+                run_id,
+                status: RunStatus::Running,
+                records_committed: 0,
+                inserted: 0,
+                rejected: 0,
+            }
+        }
+    };
+    let link = if start.dry_run {
+        Link::DryRun(tx)
+    } else {
+        tx.commit().await?;
+        Link::Connection(pool.acquire().await?)
+    };
+    Ok(SqliteImportSession {
+        link,
+        org_id,
+        start,
+        state,
+    })
+}
+
+pub(super) fn run_state(row: &sqlx::sqlite::SqliteRow) -> Result<RunState, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(RunState {
+        run_id: row.try_get("id")?,
+        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?,
+        records_committed: row.try_get::<i64, _>("records_committed")? as u64,
+        inserted: row.try_get::<i64, _>("inserted")? as u64,
+        rejected: row.try_get::<i64, _>("rejected")? as u64,
+    })
+}
+
+/// What every batch writer needs to know about its run.
+struct RunContext<'a> {
+    org_id: i64,
+    run_id: i64,
+    start: &'a ImportStart,
+    created_at: String,
+}
+
+#[async_trait]
+impl ImportSession for SqliteImportSession {
+    fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    async fn write_batch(
+        &mut self,
+        batch: &ValidBatch,
+        reject_budget: Option<u64>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let context = RunContext {
+            org_id: self.org_id,
+            run_id: self.state.run_id,
+            start: &self.start,
+            created_at: now(),
+        };
+        let outcome = match &mut self.link {
+            Link::DryRun(tx) => write_batch(tx, &context, batch, reject_budget).await?,
+            Link::Connection(connection) => {
+                let mut tx = Connection::begin_with(&mut **connection, "BEGIN IMMEDIATE").await?;
+                let outcome = write_batch(&mut tx, &context, batch, reject_budget).await?;
+                tx.commit().await?;
+                outcome
+            }
+        };
+        self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
+        self.state.inserted += outcome.inserted;
+        self.state.rejected += outcome.rejected.len() as u64;
+        Ok(outcome)
+    }
+
+    async fn finish(&mut self, status: RunStatus) -> Result<(), StoreError> {
+        let query = sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE org_id = ? AND id = ?")
+            .bind(status.as_str())
+            .bind(now())
+            .bind(self.org_id)
+            .bind(self.state.run_id);
+        query.execute(self.link.connection()).await?;
+        self.state.status = status;
+        Ok(())
+    }
+
+    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
+        let (org_id, run_id) = (self.org_id, self.state.run_id);
+        reject_page(self.link.connection(), org_id, run_id, after_record, limit).await
+    }
+
+    async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError> {
+        let query = sqlx::query(
+            "SELECT reason, count(*) AS n FROM rejects WHERE org_id = ? AND run_id = ? AND record > ? GROUP BY reason",
+        )
+        .bind(self.org_id)
+        .bind(self.state.run_id)
+        .bind(after_record as i64);
+        let rows = query.fetch_all(self.link.connection()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_reason(&row.try_get::<String, _>("reason")?)?,
+                    row.try_get::<i64, _>("n")? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), StoreError> {
+        if let Link::DryRun(tx) = self.link {
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_reason(text: &str) -> Result<RejectReason, StoreError> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+/// Up to `limit` rejects of a run above `after_record`, in record order.
+pub(super) async fn reject_page(
+    connection: &mut SqliteConnection,
+    org_id: i64,
+    run_id: i64,
+    after_record: u64,
+    limit: u32,
+) -> Result<Vec<RejectRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT record, line, reason, field, message, raw FROM rejects \
+         WHERE org_id = ? AND run_id = ? AND record > ? ORDER BY record LIMIT ?",
+    )
+    .bind(org_id)
+    .bind(run_id)
+    .bind(after_record as i64)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RejectRow {
+                record: row.try_get::<i64, _>("record")? as u64,
+                line: row.try_get::<i64, _>("line")? as u64,
+                reason: parse_reason(&row.try_get::<String, _>("reason")?)?,
+                field: row.try_get("field")?,
+                message: row.try_get("message")?,
+                raw: row.try_get("raw")?,
+            })
+        })
+        .collect()
+}
+
+/// One batch: judge against the database, cut at the budget, write everything.
+async fn write_batch(
+    connection: &mut SqliteConnection,
+    context: &RunContext<'_>,
+    batch: &ValidBatch,
+    budget: Option<u64>,
+) -> Result<BatchOutcome, StoreError> {
+    let (plan, inserted) = match &batch.rows {
+        Rows::Cards(rows) => cards::write_cards(connection, context, batch, rows, budget).await?,
+        Rows::ExternalIds(rows) => {
+            let verdicts = external_ids::judge_external_ids(connection, context, rows).await?;
+            let plan = plan_batch(
+                batch,
+                database_rejects(rows.iter().map(|r| r.record), &verdicts),
+                budget,
+            );
+            let accepted = accepted(rows, &verdicts, &plan, |r| r.record);
+            (
+                plan,
+                external_ids::update_external_ids(connection, context, &accepted).await?,
+            )
+        }
+        Rows::Customers(rows) => {
+            let verdicts = customers::judge_customers(connection, context, rows).await?;
+            let plan = plan_batch(
+                batch,
+                database_rejects(rows.iter().map(|r| r.record), &verdicts),
+                budget,
+            );
+            let accepted = accepted(rows, &verdicts, &plan, |r| r.record);
+            (plan, customers::insert_customers(connection, context, &accepted).await?)
+        }
+    };
+    insert_rejects(connection, context, batch, &plan.rejects).await?;
+    sqlx::query(
+        "UPDATE runs SET records_committed = ?, inserted = inserted + ?, rejected = rejected + ? \
+         WHERE org_id = ? AND id = ?",
+    )
+    .bind(plan.through as i64)
+    .bind(inserted as i64)
+    .bind(plan.rejects.len() as i64)
+    .bind(context.org_id)
+    .bind(context.run_id)
+    .execute(&mut *connection)
+    .await?;
+    Ok(BatchOutcome {
+        inserted,
+        rejected: plan.rejects.iter().map(|(_, r)| r.reason).collect(),
+        stopped_at: plan.stopped_at,
+    })
+}
+
+fn database_rejects(records: impl Iterator<Item = u64>, verdicts: &[Option<Rejection>]) -> Vec<(u64, Rejection)> {
+    records
+        .zip(verdicts)
+        .filter_map(|(record, verdict)| verdict.clone().map(|r| (record, r)))
+        .collect()
+}
+
+/// The rows that passed the database checks and lie before the budget cut.
+fn accepted<'r, T>(
+    rows: &'r [T],
+    verdicts: &[Option<Rejection>],
+    plan: &BatchPlan,
+    record: impl Fn(&T) -> u64,
+) -> Vec<&'r T> {
+    rows.iter()
+        .zip(verdicts)
+        .filter(|(row, verdict)| verdict.is_none() && record(row) < plan.accept_below)
+        .map(|(row, _)| row)
+        .collect()
+}
+
+/// Which of `keys` the column `column` of `table` already holds, and whether this run wrote them.
+async fn owners(
+    connection: &mut SqliteConnection,
+    context: &RunContext<'_>,
+    sql: &'static str,
+    keys: String,
+) -> Result<HashMap<String, KeyOwner>, StoreError> {
+    let rows = sqlx::query(sql)
+        .bind(context.org_id)
+        .bind(keys)
+        .fetch_all(&mut *connection)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let owner = match row.try_get::<Option<i64>, _>(1)? {
+                Some(run_id) if run_id == context.run_id => KeyOwner::ThisRun,
+                _ => KeyOwner::Other,
+            };
+            Ok((row.try_get::<String, _>(0)?, owner))
+        })
+        .collect()
+}
+
+async fn insert_rejects(
+    connection: &mut SqliteConnection,
+    context: &RunContext<'_>,
+    batch: &ValidBatch,
+    rejects: &[(u64, Rejection)],
+) -> Result<(), StoreError> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    let mut json = JsonRows::with_capacity(rejects.len() * 160);
+    for (record, rejection) in rejects {
+        let row = batch.reject_row(*record, rejection);
+        json.begin_row();
+        json.integer(row.record as i64);
+        json.integer(row.line as i64);
+        json.string(row.reason.as_str());
+        json.string(&row.field);
+        json.string(&row.message);
+        json.string(&row.raw);
+        json.end_row();
+    }
+    sqlx::query(
+        "INSERT INTO rejects (org_id, run_id, record, line, reason, field, message, raw) \
+         SELECT ?, ?, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM jsonb_each(?)",
+    )
+    .bind(context.org_id)
+    .bind(context.run_id)
+    .bind(json.finish())
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
