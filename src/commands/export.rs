@@ -5,10 +5,11 @@ use std::io::Write;
 use super::{Context, output_writer, store_error};
 use crate::cli::{EventsCommand, RejectsCommand};
 use crate::error::{CommandError, Exit, usage};
-use crate::report::RejectReportWriter;
 use crate::report::events::write_event_line;
+use crate::report::{ReportError, write_reject_report};
+use crate::store::RunRejects;
 
-/// Rows or events read per query.
+/// Events read per query.
 const PAGE: u32 = 10_000;
 
 fn write_failed(error: impl std::fmt::Display) -> CommandError {
@@ -26,21 +27,16 @@ pub(super) async fn rejects(context: &Context<'_>, command: RejectsCommand) -> R
     {
         return Err(usage(format!("run {run_id} does not exist in org {}", context.org_id)));
     }
-    let mut writer = RejectReportWriter::new(output_writer(output.as_deref())?).map_err(write_failed)?;
-    let mut after = 0;
-    loop {
-        let page = context
-            .store
-            .reject_page(context.org_id, run_id, after, PAGE)
-            .await
-            .map_err(store_error)?;
-        let Some(last) = page.last() else { break };
-        after = last.record;
-        for row in &page {
-            writer.write(row).map_err(write_failed)?;
-        }
+    let mut rejects = RunRejects {
+        store: context.store,
+        org_id: context.org_id,
+        run_id,
+    };
+    match write_reject_report(&mut rejects, output_writer(output.as_deref())?).await {
+        Ok(_) => {}
+        Err(ReportError::Store(error)) => return Err(store_error(error)),
+        Err(ReportError::Write(error)) => return Err(write_failed(error)),
     }
-    writer.finish().and_then(|mut out| out.flush()).map_err(write_failed)?;
     Ok(Exit::Completed)
 }
 

@@ -18,7 +18,7 @@ pub mod reader;
 pub mod validate;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,7 +30,7 @@ use crate::domain::OrgConfig;
 use crate::error::{CommandError, Exit, usage};
 use crate::parallel::on_rayon;
 use crate::progress::Progress;
-use crate::report::{RejectReportWriter, RunTotals, Summary};
+use crate::report::{ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::{ImportKind, ImportSession, ImportStart, RunState, RunStatus, Store, StoreError, ValidBatch};
 use input::{Format, Input};
 use reader::{RecordBatch, RecordSource, open_source};
@@ -38,8 +38,6 @@ use validate::{ValidationContext, validate_batch};
 
 /// Batches in flight between stages: enough to overlap reading, validating and writing.
 const CHANNEL_BATCHES: usize = 1;
-/// Rejects read back per query when writing the report.
-const REPORT_PAGE: u32 = 10_000;
 
 /// Settings of one import, validated from the command line.
 #[derive(Debug, Clone)]
@@ -128,7 +126,7 @@ pub async fn run_import(
         (records_read, status)
     };
 
-    write_reject_report(session.as_mut(), &report_path).await?;
+    write_report_file(session.as_mut(), &report_path).await?;
     let after = session.state().clone();
     let by_reason = session.reason_counts(before.records_committed).await.map_err(fatal)?;
     session.close().await.map_err(fatal)?;
@@ -201,7 +199,6 @@ async fn run_batches(
     });
 
     let mut stopped_at = None;
-    let mut rejected_total = before.rejected;
     let mut result = Ok(());
     while let Some(valid) = valid_receiver.recv().await {
         let batch = match valid {
@@ -214,7 +211,10 @@ async fn run_batches(
                 break;
             }
         };
-        let budget = options.max_rejects.map(|max| max.saturating_sub(rejected_total));
+        // The limit counts the whole run's rejects, earlier invocations included.
+        let budget = options
+            .max_rejects
+            .map(|max| max.saturating_sub(session.state().rejected));
         let outcome = match session.write_batch(&batch, budget).await {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -222,12 +222,11 @@ async fn run_batches(
                 break;
             }
         };
-        rejected_total += outcome.rejected.len() as u64;
         let state = session.state();
         progress.update(
             input.bytes_read.load(Ordering::Relaxed),
             state.records_committed,
-            rejected_total,
+            state.rejected,
         );
         if outcome.stopped_at.is_some() {
             stopped_at = outcome.stopped_at;
@@ -273,8 +272,8 @@ fn read_batches(
     (source.records_seen(), source.warnings())
 }
 
-/// Writes the run's whole reject report from the database, page by page.
-async fn write_reject_report(session: &mut dyn ImportSession, path: &PathBuf) -> Result<(), CommandError> {
+/// Writes the run's whole reject report from the database.
+async fn write_report_file(session: &mut dyn ImportSession, path: &PathBuf) -> Result<(), CommandError> {
     let cannot_write = |e: &dyn std::fmt::Display| {
         CommandError::Fatal(anyhow::anyhow!(
             "cannot write the reject report {}: {e}",
@@ -282,18 +281,9 @@ async fn write_reject_report(session: &mut dyn ImportSession, path: &PathBuf) ->
         ))
     };
     let file = File::create(path).map_err(|e| cannot_write(&e))?;
-    let mut writer = RejectReportWriter::new(BufWriter::new(file)).map_err(|e| cannot_write(&e))?;
-    let mut after = 0;
-    loop {
-        let page = session.reject_page(after, REPORT_PAGE).await.map_err(fatal)?;
-        let Some(last) = page.last() else { break };
-        after = last.record;
-        for row in &page {
-            writer.write(row).map_err(|e| cannot_write(&e))?;
-        }
+    match write_reject_report(session, BufWriter::new(file)).await {
+        Ok(_) => Ok(()),
+        Err(ReportError::Store(error)) => Err(fatal(error)),
+        Err(ReportError::Write(error)) => Err(cannot_write(&error)),
     }
-    writer
-        .finish()
-        .and_then(|mut out| out.flush())
-        .map_err(|e| cannot_write(&e))
 }

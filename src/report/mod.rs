@@ -5,5 +5,5 @@ pub mod events;
 pub mod reject_report;
 pub mod summary;
 
-pub use reject_report::RejectReportWriter;
+pub use reject_report::{RejectReportWriter, ReportError, write_reject_report};
 pub use summary::{RunTotals, Summary};

@@ -5,7 +5,41 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use crate::store::RejectRow;
+use crate::store::{RejectPages, RejectRow, StoreError};
+
+/// Rejects read back per query.
+const PAGE: u32 = 10_000;
+
+/// Why a reject report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+}
+
+impl From<csv::Error> for ReportError {
+    fn from(error: csv::Error) -> Self {
+        ReportError::Write(error.into())
+    }
+}
+
+/// Writes a run's whole reject report to `out` (flushed), reading it page by
+/// page so that memory stays flat however many rejects the run has.
+pub async fn write_reject_report<W: Write>(pages: &mut dyn RejectPages, out: W) -> Result<W, ReportError> {
+    let mut writer = RejectReportWriter::new(out)?;
+    let mut after = 0;
+    loop {
+        let page = pages.reject_page(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.record;
+        for row in &page {
+            writer.write(row)?;
+        }
+    }
+    Ok(writer.finish()?)
+}
 
 /// The report's header, in SPEC order.
 pub const HEADER: [&str; 6] = ["line", "record", "reason", "field", "message", "raw"];

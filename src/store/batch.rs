@@ -188,7 +188,7 @@ pub struct RunState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     pub inserted: u64,
-    pub rejected: Vec<RejectReason>,
+    pub rejected: u64,
     /// Set when `--max-rejects` was exceeded: the record of the reject that
     /// exceeded it; records after it were not judged.
     pub stopped_at: Option<u64>,

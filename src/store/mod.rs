@@ -140,8 +140,8 @@ pub trait Store: Send + Sync {
     /// [`ImportSession::close`] rolls back.
     async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError>;
 
-    /// A run by id, with its kind and input name.
-    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError>;
+    /// A run by id.
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError>;
 
     /// Up to `limit` rejects of a run with record numbers above `after_record`, in record order.
     async fn reject_page(
@@ -159,7 +159,7 @@ pub trait Store: Send + Sync {
 /// Writes one import run, batch by batch, each batch in its own transaction
 /// with its rows, events, rejects and the run's checkpoint.
 #[async_trait]
-pub trait ImportSession: Send {
+pub trait ImportSession: RejectPages {
     /// The run as it stood when the session opened (or after the last batch).
     fn state(&self) -> &RunState;
 
@@ -171,9 +171,6 @@ pub trait ImportSession: Send {
     /// Records the run's final status.
     async fn finish(&mut self, status: RunStatus) -> Result<(), StoreError>;
 
-    /// Up to `limit` of the run's rejects above `after_record`, in record order.
-    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError>;
-
     /// The run's reject counts by reason, for records above `after_record`.
     async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError>;
 
@@ -181,12 +178,27 @@ pub trait ImportSession: Send {
     async fn close(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// A run, as `rejects export` needs it.
-#[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub state: RunState,
-    pub kind: String,
-    pub input_name: Option<String>,
+/// A run's rejects, read a page at a time (the reject report is written from these).
+#[async_trait]
+pub trait RejectPages: Send {
+    /// Up to `limit` of the run's rejects above `after_record`, in record order.
+    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError>;
+}
+
+/// The rejects of a finished run, read from the store.
+pub struct RunRejects<'a> {
+    pub store: &'a dyn Store,
+    pub org_id: i64,
+    pub run_id: i64,
+}
+
+#[async_trait]
+impl RejectPages for RunRejects<'_> {
+    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
+        self.store
+            .reject_page(self.org_id, self.run_id, after_record, limit)
+            .await
+    }
 }
 
 /// A stored event.

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunInfo, SeriesRef,
+    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
     Store, StoreError, card_created_payload, new_secret, now, redact,
 };
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
@@ -471,23 +471,15 @@ impl Store for SqliteStore {
         Ok(Box::new(import::begin(&self.pool, org_id, start).await?))
     }
 
-    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError> {
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, kind, input_name, status, records_committed, inserted, rejected FROM runs \
-             WHERE org_id = ? AND id = ?",
+            "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = ? AND id = ?",
         )
         .bind(org_id)
         .bind(run_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(RunInfo {
-                state: import::run_state(&row)?,
-                kind: row.try_get("kind")?,
-                input_name: row.try_get("input_name")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(import::run_state).transpose()
     }
 
     async fn reject_page(

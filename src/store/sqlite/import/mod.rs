@@ -20,7 +20,7 @@ use crate::domain::{RejectReason, Rejection};
 use crate::store::batch::{
     BatchOutcome, BatchPlan, ImportStart, KeyOwner, RejectRow, Rows, RunState, RunStatus, ValidBatch, plan_batch,
 };
-use crate::store::{ImportSession, StoreError, now};
+use crate::store::{ImportSession, RejectPages, StoreError, now};
 
 pub(super) struct SqliteImportSession {
     link: Link,
@@ -153,7 +153,7 @@ impl ImportSession for SqliteImportSession {
         };
         self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
         self.state.inserted += outcome.inserted;
-        self.state.rejected += outcome.rejected.len() as u64;
+        self.state.rejected += outcome.rejected;
         Ok(outcome)
     }
 
@@ -166,11 +166,6 @@ impl ImportSession for SqliteImportSession {
         query.execute(self.link.connection()).await?;
         self.state.status = status;
         Ok(())
-    }
-
-    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
-        let (org_id, run_id) = (self.org_id, self.state.run_id);
-        reject_page(self.link.connection(), org_id, run_id, after_record, limit).await
     }
 
     async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError> {
@@ -196,6 +191,14 @@ impl ImportSession for SqliteImportSession {
             tx.rollback().await?;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RejectPages for SqliteImportSession {
+    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
+        let (org_id, run_id) = (self.org_id, self.state.run_id);
+        reject_page(self.link.connection(), org_id, run_id, after_record, limit).await
     }
 }
 
@@ -282,7 +285,7 @@ async fn write_batch(
     .await?;
     Ok(BatchOutcome {
         inserted,
-        rejected: plan.rejects.iter().map(|(_, r)| r.reason).collect(),
+        rejected: plan.rejects.len() as u64,
         stopped_at: plan.stopped_at,
     })
 }
