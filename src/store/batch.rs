@@ -54,6 +54,19 @@ pub struct CardRow {
     pub mapped_entity: Option<String>,
 }
 
+/// The names of a card's two unique keys, as reject reports give them.
+pub const CARD_KEY_FIELDS: [&str; 2] = ["card_number", "external_id"];
+
+impl CardRow {
+    /// The card's unique keys: card number and external ID.
+    pub fn keys(&self) -> RowKeys<'_> {
+        RowKeys {
+            record: self.record,
+            keys: [Some(self.card_number.as_str()), self.external_id.as_deref()],
+        }
+    }
+}
+
 /// An external-ID assignment that passed validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExternalIdRow {
@@ -266,6 +279,104 @@ fn duplicate(owner: KeyOwner, field: &'static str, key: Option<&str>) -> Rejecti
             format!("{field} {key:?} already exists in the database"),
         ),
     }
+}
+
+/// A card as the external-ID import sees it.
+#[derive(Debug, Clone)]
+pub struct CardExternalId {
+    pub external_id: Option<String>,
+    /// The run that last set the external ID.
+    pub external_id_run_id: Option<i64>,
+}
+
+/// Judges external-ID assignments in record order, given the cards they name
+/// (`cards`, by card number) and the cards already holding their external
+/// IDs (`held_by`: external ID to card number and the run that set it).
+pub fn judge_external_id_rows(
+    rows: &[ExternalIdRow],
+    cards: &HashMap<String, CardExternalId>,
+    held_by: &HashMap<String, (String, Option<i64>)>,
+    run_id: i64,
+    overwrite: bool,
+) -> Vec<Option<Rejection>> {
+    let this_run = Some(run_id);
+    let mut done_cards: HashSet<&str> = HashSet::new();
+    let mut done_ids: HashSet<&str> = HashSet::new();
+    rows
+        .iter()
+        .map(|row| {
+            let (number, id) = (row.card_number.as_str(), row.external_id.as_str());
+            let Some(card) = cards.get(number) else {
+                return Some(Rejection::new(
+                    RejectReason::CardNotFound,
+                    "card_number",
+                    format!("card {number:?} does not exist"),
+                ));
+            };
+            let holder = held_by.get(id);
+            let verdict = if done_cards.contains(number) || card.external_id_run_id == this_run {
+                Some(Rejection::new(
+                    RejectReason::DuplicateInFile,
+                    "card_number",
+                    format!("card {number:?} gets an external ID earlier in the input"),
+                ))
+            } else if done_ids.contains(id) || holder.is_some_and(|(_, run)| *run == this_run) {
+                Some(Rejection::new(
+                    RejectReason::DuplicateInFile,
+                    "external_id",
+                    format!("external_id {id:?} appears earlier in the input"),
+                ))
+            } else if card.external_id.as_deref() == Some(id) {
+                Some(Rejection::new(
+                    RejectReason::DuplicateInDatabase,
+                    "external_id",
+                    format!("card {number:?} already has external ID {id:?}"),
+                ))
+            } else if let Some((other, _)) = holder {
+                Some(Rejection::new(
+                    RejectReason::DuplicateInDatabase,
+                    "external_id",
+                    format!("external_id {id:?} already belongs to card {other:?}"),
+                ))
+            } else {
+                let keep_current = !overwrite;
+                card.external_id.as_deref().filter(|_| keep_current).map(|current| {
+                    Rejection::new(
+                        RejectReason::ExternalIdAlreadySet,
+                        "external_id",
+                        format!("card {number:?} already has external ID {current:?} (use --overwrite to replace it)"),
+                    )
+                })
+            };
+            if verdict.is_none() {
+                done_cards.insert(number);
+                done_ids.insert(id);
+            }
+            verdict
+        })
+        .collect()
+}
+
+/// The rejections among `verdicts`, paired with their rows' record numbers.
+pub fn database_rejects(records: impl Iterator<Item = u64>, verdicts: &[Option<Rejection>]) -> Vec<(u64, Rejection)> {
+    records
+        .zip(verdicts)
+        .filter_map(|(record, verdict)| verdict.clone().map(|r| (record, r)))
+        .collect()
+}
+
+/// The rows that passed the database checks and lie before the budget cut.
+pub fn accepted<'r, T>(
+    rows: &'r [T],
+    verdicts: &[Option<Rejection>],
+    plan: &BatchPlan,
+    record: impl Fn(&T) -> u64,
+) -> Vec<&'r T> {
+    rows.iter()
+        .zip(verdicts)
+        .filter(|(row, verdict)| verdict.is_none() && record(row) < plan.accept_below)
+        .map(|(row, _)| row)
+        .collect()
 }
 
 /// The verdicts of a batch after the database checks, cut at `--max-rejects`.

@@ -4,6 +4,10 @@
 //! behaviour is identical on both.
 
 pub mod batch;
+mod decode;
+mod link;
+mod postgres;
+mod sequences;
 mod sqlite;
 pub mod url;
 
@@ -16,6 +20,7 @@ pub use batch::{
     BatchOutcome, CardRow, CustomerRow, ExternalIdRow, ImportKind, ImportStart, RejectRow, Rows, RunState, RunStatus,
     SourceInfo, ValidBatch,
 };
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use url::{Backend, redact};
 
@@ -222,7 +227,12 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>, OpenError> {
                 source,
             }
         })?)),
-        Some(Backend::Postgres) => Err(OpenError::Unsupported(redact(url))),
+        Some(Backend::Postgres) => Ok(Box::new(PgStore::open(url).await.map_err(|source| {
+            OpenError::Store {
+                url: redact(url),
+                source,
+            }
+        })?)),
         None => Err(OpenError::UnknownScheme(redact(url))),
     }
 }
@@ -232,8 +242,6 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>, OpenError> {
 pub enum OpenError {
     #[error("database URL {0} is neither sqlite:// nor postgres://")]
     UnknownScheme(String),
-    #[error("PostgreSQL is not supported yet ({0})")]
-    Unsupported(String),
     #[error("cannot open database {url}: {source}")]
     Store { url: String, source: StoreError },
 }

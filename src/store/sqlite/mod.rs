@@ -7,18 +7,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
+    CardView, EventRow, decode, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
     Store, StoreError, card_created_payload, new_secret, now, redact,
 };
-use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
-use crate::numbers::{Method, NumberFormat, PermutationKey};
+use crate::numbers::NumberFormat;
 use crate::parallel::on_rayon;
 
 mod import;
@@ -70,68 +67,6 @@ impl SqliteStore {
     }
 }
 
-fn series_from_row(row: &SqliteRow) -> Result<Series, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("card_series row: {what}"));
-    let series_type = match row.try_get::<String, _>("series_type")?.as_str() {
-        "DIGITAL" => SeriesType::Digital,
-        "PHYSICAL" => SeriesType::Physical,
-        _ => return Err(corrupt("series_type")),
-    };
-    let trigger = match row.try_get::<String, _>("trigger_kind")?.as_str() {
-        "SERIES_ID" => Trigger::SeriesId,
-        "OU_ID" => Trigger::OuId,
-        "REGISTRATION" => Trigger::Registration,
-        _ => return Err(corrupt("trigger_kind")),
-    };
-    let generation = match row.try_get::<Option<i64>, _>("gen_length")? {
-        None => None,
-        Some(length) => Some(
-            GenerationConfig::new(
-                &row.try_get::<Option<String>, _>("gen_prefix")?.unwrap_or_default(),
-                &row.try_get::<Option<String>, _>("gen_suffix")?.unwrap_or_default(),
-                row.try_get::<Option<i64>, _>("gen_offset")?.unwrap_or(1) as u64,
-                length as usize,
-                Method::from_str(&row.try_get::<String, _>("gen_method")?).map_err(|_| corrupt("gen_method"))?,
-            )
-            .map_err(|e| corrupt(&e.to_string()))?,
-        ),
-    };
-    let secret =
-        PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?).ok_or_else(|| corrupt("secret_key"))?;
-    Ok(Series {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        definition: NewSeries {
-            code: row.try_get("code")?,
-            name: row.try_get("name")?,
-            series_type,
-            expiry_days: row.try_get("expiry_days")?,
-            max_active_cards_per_customer: row.try_get("max_active_cards_per_customer")?,
-            generation,
-            generation_enabled: row.try_get("generation_enabled")?,
-            is_active: row.try_get("is_active")?,
-            trigger,
-        },
-        next_counter: row.try_get::<i64, _>("next_counter")? as u64,
-        secret,
-    })
-}
-
-fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::SeriesId => "SERIES_ID",
-        Trigger::OuId => "OU_ID",
-        Trigger::Registration => "REGISTRATION",
-    }
-}
-
-fn series_type_name(series_type: SeriesType) -> &'static str {
-    match series_type {
-        SeriesType::Digital => "DIGITAL",
-        SeriesType::Physical => "PHYSICAL",
-    }
-}
-
 /// True when `error` is a UNIQUE constraint failure.
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -141,22 +76,6 @@ const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_numbe
      c.status_label, c.transaction_not_allowed, c.mapped_entity, s.series_type \
      FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
      WHERE c.org_id = ? AND c.card_number = ?";
-
-fn card_view_from_row(row: &SqliteRow) -> Result<CardView, StoreError> {
-    let mapped_entity: Option<String> = row.try_get("mapped_entity")?;
-    Ok(CardView {
-        card_id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        series_id: row.try_get("series_id")?,
-        card_number: row.try_get("card_number")?,
-        external_id: row.try_get("external_id")?,
-        customer_id: row.try_get("customer_id")?,
-        status_label: row.try_get("status_label")?,
-        transaction_not_allowed: row.try_get("transaction_not_allowed")?,
-        series_is_digital: row.try_get::<String, _>("series_type")? == "DIGITAL",
-        mapped_entity: mapped_entity.and_then(|text| serde_json::from_str(&text).ok()),
-    })
-}
 
 async fn insert_event(
     tx: &mut Transaction<'static, Sqlite>,
@@ -252,7 +171,7 @@ impl Store for SqliteStore {
         .bind(org_id)
         .bind(&series.code)
         .bind(&series.name)
-        .bind(series_type_name(series.series_type))
+        .bind(decode::series_type_name(series.series_type))
         .bind(series.expiry_days)
         .bind(series.max_active_cards_per_customer)
         .bind(generation.map(|g| g.prefix()))
@@ -262,7 +181,7 @@ impl Store for SqliteStore {
         .bind(generation.map(|g| g.method().as_str()))
         .bind(series.generation_enabled)
         .bind(series.is_active)
-        .bind(trigger_name(series.trigger))
+        .bind(decode::trigger_name(series.trigger))
         .bind(generation.map_or(1, |g| g.offset as i64))
         .bind(secret.to_hex())
         .bind(now())
@@ -277,7 +196,7 @@ impl Store for SqliteStore {
             .bind(org_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(series_from_row).collect()
+        rows.iter().map(decode::series).collect()
     }
 
     async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError> {
@@ -297,7 +216,7 @@ impl Store for SqliteStore {
                     .await?
             }
         };
-        row.as_ref().map(series_from_row).transpose()
+        row.as_ref().map(decode::series).transpose()
     }
 
     async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError> {
@@ -447,7 +366,7 @@ impl Store for SqliteStore {
             .bind(card_number)
             .fetch_one(&mut *tx)
             .await?;
-        let card = card_view_from_row(&row)?;
+        let card = decode::card_view(&row)?;
         let payload = serde_json::json!({
             "card_id": card.card_id,
             "org_id": org_id,
@@ -479,7 +398,7 @@ impl Store for SqliteStore {
         .bind(run_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(import::run_state).transpose()
+        row.as_ref().map(decode::run_state).transpose()
     }
 
     async fn reject_page(
@@ -502,17 +421,6 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(EventRow {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    org_id: row.try_get("org_id")?,
-                    run_id: row.try_get("run_id")?,
-                    payload: row.try_get("payload")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode::event).collect()
     }
 }

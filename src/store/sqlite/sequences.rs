@@ -2,10 +2,14 @@
 //! sequence behind generated external IDs. Both are reserved inside the
 //! caller's write transaction, so a rolled-back batch gives its values back.
 
+use std::collections::HashSet;
+
 use sqlx::{Row, SqliteConnection};
 
-use super::super::{StoreError, new_secret};
-use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
+use super::json_rows::json_strings;
+use crate::numbers::{NumberFormat, PermutationKey};
+use crate::store::sequences::FreeIds;
+use crate::store::{StoreError, new_secret};
 
 /// Atomically moves the series counter forward by `count` and returns the first
 /// reserved value, or `CounterExhausted` when the range does not fit under `max`.
@@ -51,7 +55,8 @@ pub(super) async fn reserve_counter_range(
 
 /// Reserves `count` org-level external IDs of `format`, skipping values a card
 /// or customer already uses. The counter starts at `offset` on first use and
-/// never moves back; raising the offset moves it forward.
+/// never moves back; raising the offset moves it forward. The write lock
+/// (`BEGIN IMMEDIATE`) keeps other writers out until the caller commits.
 pub(super) async fn reserve_external_ids(
     connection: &mut SqliteConnection,
     org_id: i64,
@@ -73,33 +78,21 @@ pub(super) async fn reserve_external_ids(
         .await?;
     let key = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?)
         .ok_or_else(|| StoreError::Corrupt("org_sequences.secret_key".into()))?;
-    let generator = NumberGenerator::new(format.clone(), key);
-    let max = format.max_counter();
-    let mut counter = (row.try_get::<i64, _>("next_counter")? as u64).max(offset);
-    let mut ids = Vec::with_capacity(count);
-    while ids.len() < count {
-        let wanted = count - ids.len();
-        if counter.checked_add(wanted as u64 - 1).is_none_or(|last| last > max) {
-            return Err(StoreError::CounterExhausted {
-                next: counter,
-                requested: wanted as u64,
-                max,
-            });
-        }
-        let block = generator.render_block(counter, wanted);
-        counter += wanted as u64;
-        let taken: std::collections::HashSet<String> = sqlx::query_scalar(
+    let mut reservation = FreeIds::new(format, key, row.try_get::<i64, _>("next_counter")? as u64, offset, count);
+    while let Some(candidates) = reservation.candidates()? {
+        let taken: HashSet<String> = sqlx::query_scalar(
             "SELECT external_id FROM cards WHERE org_id = ?1 AND external_id IN (SELECT value FROM json_each(?2)) \
              UNION SELECT external_id FROM customers WHERE org_id = ?1 AND external_id IN (SELECT value FROM json_each(?2))",
         )
         .bind(org_id)
-        .bind(block.to_json_array())
+        .bind(json_strings(candidates.iter().map(String::as_str)))
         .fetch_all(&mut *connection)
         .await?
         .into_iter()
         .collect();
-        ids.extend(block.iter().filter(|id| !taken.contains(*id)).map(str::to_string));
+        reservation.keep(candidates, &taken);
     }
+    let (ids, counter) = reservation.finish();
     sqlx::query("UPDATE org_sequences SET next_counter = ? WHERE org_id = ?")
         .bind(counter as i64)
         .bind(org_id)

@@ -6,21 +6,12 @@ use std::collections::HashMap;
 
 use sqlx::SqliteConnection;
 
-use super::{RunContext, accepted, database_rejects, owners};
+use super::{RunContext, owners};
 use crate::store::StoreError;
-use crate::store::batch::{BatchPlan, CardRow, RowKeys, ValidBatch, classify_duplicates, plan_batch};
+use crate::store::batch::{
+    BatchPlan, CARD_KEY_FIELDS, CardRow, ValidBatch, accepted, classify_duplicates, database_rejects, plan_batch,
+};
 use crate::store::sqlite::json_rows::{JsonRows, json_strings};
-
-const CARD_KEY_FIELDS: [&str; 2] = ["card_number", "external_id"];
-
-fn card_keys(rows: &[CardRow]) -> Vec<RowKeys<'_>> {
-    rows.iter()
-        .map(|r| RowKeys {
-            record: r.record,
-            keys: [Some(r.card_number.as_str()), r.external_id.as_deref()],
-        })
-        .collect()
-}
 
 /// Writes a batch of cards. Optimistically first: duplicates within the
 /// batch are judged in memory and the rest is inserted inside a savepoint; if
@@ -36,7 +27,7 @@ pub(super) async fn write_cards(
 ) -> Result<(BatchPlan, u64), StoreError> {
     if budget.is_none() {
         let nothing_stored = HashMap::new();
-        let in_batch = classify_duplicates(&card_keys(rows), [&nothing_stored, &nothing_stored], CARD_KEY_FIELDS);
+        let in_batch = classify_duplicates(&rows.iter().map(CardRow::keys).collect::<Vec<_>>(), [&nothing_stored, &nothing_stored], CARD_KEY_FIELDS);
         let sent: Vec<&CardRow> = rows
             .iter()
             .zip(&in_batch)
@@ -68,7 +59,7 @@ pub(super) async fn write_cards(
         json_strings(rows.iter().filter_map(|r| r.external_id.as_deref())),
     )
     .await?;
-    let verdicts = classify_duplicates(&card_keys(rows), [&numbers, &external_ids], CARD_KEY_FIELDS);
+    let verdicts = classify_duplicates(&rows.iter().map(CardRow::keys).collect::<Vec<_>>(), [&numbers, &external_ids], CARD_KEY_FIELDS);
     let plan = plan_batch(
         batch,
         database_rejects(rows.iter().map(|r| r.record), &verdicts),

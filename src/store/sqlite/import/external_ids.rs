@@ -1,20 +1,14 @@
 //! Writing a batch of external-ID assignments to existing cards.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::{Row, SqliteConnection};
 
 use super::RunContext;
-use crate::domain::{RejectReason, Rejection};
+use crate::domain::Rejection;
 use crate::store::StoreError;
-use crate::store::batch::ExternalIdRow;
+use crate::store::batch::{CardExternalId, ExternalIdRow, judge_external_id_rows};
 use crate::store::sqlite::json_rows::{JsonRows, json_strings};
-
-/// A card as the external-ID import sees it.
-struct CardState {
-    external_id: Option<String>,
-    external_id_run_id: Option<i64>,
-}
 
 pub(super) async fn judge_external_ids(
     connection: &mut SqliteConnection,
@@ -33,7 +27,7 @@ pub(super) async fn judge_external_ids(
     for row in &found {
         cards.insert(
             row.try_get::<String, _>("card_number")?,
-            CardState {
+            CardExternalId {
                 external_id: row.try_get("external_id")?,
                 external_id_run_id: row.try_get("external_id_run_id")?,
             },
@@ -54,63 +48,13 @@ pub(super) async fn judge_external_ids(
             (row.try_get("card_number")?, row.try_get("external_id_run_id")?),
         );
     }
-    let this_run = Some(context.run_id);
-    let mut done_cards: HashSet<&str> = HashSet::new();
-    let mut done_ids: HashSet<&str> = HashSet::new();
-    let verdicts = rows
-        .iter()
-        .map(|row| {
-            let (number, id) = (row.card_number.as_str(), row.external_id.as_str());
-            let Some(card) = cards.get(number) else {
-                return Some(Rejection::new(
-                    RejectReason::CardNotFound,
-                    "card_number",
-                    format!("card {number:?} does not exist"),
-                ));
-            };
-            let holder = held_by.get(id);
-            let verdict = if done_cards.contains(number) || card.external_id_run_id == this_run {
-                Some(Rejection::new(
-                    RejectReason::DuplicateInFile,
-                    "card_number",
-                    format!("card {number:?} gets an external ID earlier in the input"),
-                ))
-            } else if done_ids.contains(id) || holder.is_some_and(|(_, run)| *run == this_run) {
-                Some(Rejection::new(
-                    RejectReason::DuplicateInFile,
-                    "external_id",
-                    format!("external_id {id:?} appears earlier in the input"),
-                ))
-            } else if card.external_id.as_deref() == Some(id) {
-                Some(Rejection::new(
-                    RejectReason::DuplicateInDatabase,
-                    "external_id",
-                    format!("card {number:?} already has external ID {id:?}"),
-                ))
-            } else if let Some((other, _)) = holder {
-                Some(Rejection::new(
-                    RejectReason::DuplicateInDatabase,
-                    "external_id",
-                    format!("external_id {id:?} already belongs to card {other:?}"),
-                ))
-            } else {
-                let keep_current = !context.start.overwrite_external_ids;
-                card.external_id.as_deref().filter(|_| keep_current).map(|current| {
-                    Rejection::new(
-                        RejectReason::ExternalIdAlreadySet,
-                        "external_id",
-                        format!("card {number:?} already has external ID {current:?} (use --overwrite to replace it)"),
-                    )
-                })
-            };
-            if verdict.is_none() {
-                done_cards.insert(number);
-                done_ids.insert(id);
-            }
-            verdict
-        })
-        .collect();
-    Ok(verdicts)
+    Ok(judge_external_id_rows(
+        rows,
+        &cards,
+        &held_by,
+        context.run_id,
+        context.start.overwrite_external_ids,
+    ))
 }
 
 pub(super) async fn update_external_ids(

@@ -12,40 +12,22 @@ mod customers;
 mod external_ids;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::json_rows::JsonRows;
 use crate::domain::{RejectReason, Rejection};
 use crate::store::batch::{
-    BatchOutcome, BatchPlan, ImportStart, KeyOwner, RejectRow, Rows, RunState, RunStatus, ValidBatch, plan_batch,
+    BatchOutcome, ImportStart, KeyOwner, RejectRow, Rows, RunState, RunStatus, ValidBatch, accepted, database_rejects,
+    plan_batch,
 };
-use crate::store::{ImportSession, RejectPages, StoreError, now};
+use crate::store::link::Link;
+use crate::store::{ImportSession, RejectPages, StoreError, decode, now};
 
 pub(super) struct SqliteImportSession {
-    link: Link,
+    link: Link<Sqlite>,
     org_id: i64,
     start: ImportStart,
     state: RunState,
-}
-
-/// How a session reaches the database. Either way it is one connection for
-/// the whole run: its page cache stays warm from batch to batch, and a long
-/// run never fills the caches of several pooled connections.
-enum Link {
-    /// A real run: one transaction per batch on this connection.
-    Connection(PoolConnection<Sqlite>),
-    /// A dry run: one transaction for everything, rolled back by `close`.
-    DryRun(Transaction<'static, Sqlite>),
-}
-
-impl Link {
-    fn connection(&mut self) -> &mut SqliteConnection {
-        match self {
-            Link::Connection(connection) => connection,
-            Link::DryRun(transaction) => transaction,
-        }
-    }
 }
 
 /// Finds or creates the run and opens its session.
@@ -69,7 +51,7 @@ pub(super) async fn begin(
         .await?
     };
     let state = match existing {
-        Some(row) => run_state(&row)?,
+        Some(row) => decode::run_state(&row)?,
         None => {
             // A dry run's row has no input hash, so it never collides with the real run of the same input.
             let run_id: i64 = sqlx::query_scalar(
@@ -103,17 +85,6 @@ pub(super) async fn begin(
         org_id,
         start,
         state,
-    })
-}
-
-pub(super) fn run_state(row: &sqlx::sqlite::SqliteRow) -> Result<RunState, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(RunState {
-        run_id: row.try_get("id")?,
-        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?,
-        records_committed: row.try_get::<i64, _>("records_committed")? as u64,
-        inserted: row.try_get::<i64, _>("inserted")? as u64,
-        rejected: row.try_get::<i64, _>("rejected")? as u64,
     })
 }
 
@@ -179,7 +150,7 @@ impl ImportSession for SqliteImportSession {
         rows.iter()
             .map(|row| {
                 Ok((
-                    parse_reason(&row.try_get::<String, _>("reason")?)?,
+                    decode::reason(&row.try_get::<String, _>("reason")?)?,
                     row.try_get::<i64, _>("n")? as u64,
                 ))
             })
@@ -187,10 +158,7 @@ impl ImportSession for SqliteImportSession {
     }
 
     async fn close(self: Box<Self>) -> Result<(), StoreError> {
-        if let Link::DryRun(tx) = self.link {
-            tx.rollback().await?;
-        }
-        Ok(())
+        Ok(self.link.close().await?)
     }
 }
 
@@ -200,10 +168,6 @@ impl RejectPages for SqliteImportSession {
         let (org_id, run_id) = (self.org_id, self.state.run_id);
         reject_page(self.link.connection(), org_id, run_id, after_record, limit).await
     }
-}
-
-fn parse_reason(text: &str) -> Result<RejectReason, StoreError> {
-    text.parse().map_err(StoreError::Corrupt)
 }
 
 /// Up to `limit` rejects of a run above `after_record`, in record order.
@@ -224,18 +188,7 @@ pub(super) async fn reject_page(
     .bind(i64::from(limit))
     .fetch_all(&mut *connection)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(RejectRow {
-                record: row.try_get::<i64, _>("record")? as u64,
-                line: row.try_get::<i64, _>("line")? as u64,
-                reason: parse_reason(&row.try_get::<String, _>("reason")?)?,
-                field: row.try_get("field")?,
-                message: row.try_get("message")?,
-                raw: row.try_get("raw")?,
-            })
-        })
-        .collect()
+    rows.iter().map(decode::reject).collect()
 }
 
 /// One batch: judge against the database, cut at the budget, write everything.
@@ -288,27 +241,6 @@ async fn write_batch(
         rejected: plan.rejects.len() as u64,
         stopped_at: plan.stopped_at,
     })
-}
-
-fn database_rejects(records: impl Iterator<Item = u64>, verdicts: &[Option<Rejection>]) -> Vec<(u64, Rejection)> {
-    records
-        .zip(verdicts)
-        .filter_map(|(record, verdict)| verdict.clone().map(|r| (record, r)))
-        .collect()
-}
-
-/// The rows that passed the database checks and lie before the budget cut.
-fn accepted<'r, T>(
-    rows: &'r [T],
-    verdicts: &[Option<Rejection>],
-    plan: &BatchPlan,
-    record: impl Fn(&T) -> u64,
-) -> Vec<&'r T> {
-    rows.iter()
-        .zip(verdicts)
-        .filter(|(row, verdict)| verdict.is_none() && record(row) < plan.accept_below)
-        .map(|(row, _)| row)
-        .collect()
 }
 
 /// Which of `keys` the column `column` of `table` already holds, and whether this run wrote them.

@@ -1,0 +1,189 @@
+//! Decoding stored rows into domain values, shared by both backends: each
+//! decoder is generic over the row type, and the SQL of each backend selects
+//! columns under the same names and as text, integers or booleans.
+
+use std::str::FromStr;
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::{CardView, RejectRow, RunState, RunStatus, StoreError};
+use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
+use crate::domain::{NewSeries, RejectReason, Series};
+use crate::numbers::{Method, PermutationKey};
+
+/// A row type whose columns decode as the plain types cardbatch stores.
+pub trait StoredRow: Row
+where
+    for<'a> &'a str: ColumnIndex<Self>,
+{
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn integer(&self, column: &str) -> Result<i64, StoreError>;
+    fn optional_integer(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    fn boolean(&self, column: &str) -> Result<bool, StoreError>;
+}
+
+impl<R> StoredRow for R
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+    fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+    fn integer(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+    fn optional_integer(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+    fn boolean(&self, column: &str) -> Result<bool, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+pub fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::SeriesId => "SERIES_ID",
+        Trigger::OuId => "OU_ID",
+        Trigger::Registration => "REGISTRATION",
+    }
+}
+
+pub fn series_type_name(series_type: SeriesType) -> &'static str {
+    match series_type {
+        SeriesType::Digital => "DIGITAL",
+        SeriesType::Physical => "PHYSICAL",
+    }
+}
+
+/// A `card_series` row (every column, `secret_key` as hex text).
+pub fn series<R>(row: &R) -> Result<Series, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    let corrupt = |what: &str| StoreError::Corrupt(format!("card_series row: {what}"));
+    let series_type = match row.text("series_type")?.as_str() {
+        "DIGITAL" => SeriesType::Digital,
+        "PHYSICAL" => SeriesType::Physical,
+        _ => return Err(corrupt("series_type")),
+    };
+    let trigger = match row.text("trigger_kind")?.as_str() {
+        "SERIES_ID" => Trigger::SeriesId,
+        "OU_ID" => Trigger::OuId,
+        "REGISTRATION" => Trigger::Registration,
+        _ => return Err(corrupt("trigger_kind")),
+    };
+    let generation = match row.optional_integer("gen_length")? {
+        None => None,
+        Some(length) => Some(
+            GenerationConfig::new(
+                &row.optional_text("gen_prefix")?.unwrap_or_default(),
+                &row.optional_text("gen_suffix")?.unwrap_or_default(),
+                row.optional_integer("gen_offset")?.unwrap_or(1) as u64,
+                length as usize,
+                Method::from_str(&row.text("gen_method")?).map_err(|_| corrupt("gen_method"))?,
+            )
+            .map_err(|e| corrupt(&e.to_string()))?,
+        ),
+    };
+    let secret = PermutationKey::from_hex(&row.text("secret_key")?).ok_or_else(|| corrupt("secret_key"))?;
+    Ok(Series {
+        id: row.integer("id")?,
+        org_id: row.integer("org_id")?,
+        definition: NewSeries {
+            code: row.text("code")?,
+            name: row.optional_text("name")?,
+            series_type,
+            expiry_days: row.optional_integer("expiry_days")?,
+            max_active_cards_per_customer: row.optional_integer("max_active_cards_per_customer")?,
+            generation,
+            generation_enabled: row.boolean("generation_enabled")?,
+            is_active: row.boolean("is_active")?,
+            trigger,
+        },
+        next_counter: row.integer("next_counter")? as u64,
+        secret,
+    })
+}
+
+/// A card joined with its series' type (`mapped_entity` as JSON text).
+pub fn card_view<R>(row: &R) -> Result<CardView, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(CardView {
+        card_id: row.integer("id")?,
+        org_id: row.integer("org_id")?,
+        series_id: row.integer("series_id")?,
+        card_number: row.text("card_number")?,
+        external_id: row.optional_text("external_id")?,
+        customer_id: row.optional_integer("customer_id")?,
+        status_label: row.text("status_label")?,
+        transaction_not_allowed: row.boolean("transaction_not_allowed")?,
+        series_is_digital: row.text("series_type")? == "DIGITAL",
+        mapped_entity: row
+            .optional_text("mapped_entity")?
+            .and_then(|text| serde_json::from_str(&text).ok()),
+    })
+}
+
+/// A `runs` row: `id, status, records_committed, inserted, rejected`.
+pub fn run_state<R>(row: &R) -> Result<RunState, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    let status = row.text("status")?;
+    Ok(RunState {
+        run_id: row.integer("id")?,
+        status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?,
+        records_committed: row.integer("records_committed")? as u64,
+        inserted: row.integer("inserted")? as u64,
+        rejected: row.integer("rejected")? as u64,
+    })
+}
+
+pub fn reason(text: &str) -> Result<RejectReason, StoreError> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+/// A `rejects` row: `record, line, reason, field, message, raw`.
+pub fn reject<R>(row: &R) -> Result<RejectRow, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(RejectRow {
+        record: row.integer("record")? as u64,
+        line: row.integer("line")? as u64,
+        reason: reason(&row.text("reason")?)?,
+        field: row.text("field")?,
+        message: row.text("message")?,
+        raw: row.text("raw")?,
+    })
+}
+
+/// An `events` row (`payload` and `created_at` as text).
+pub fn event<R>(row: &R) -> Result<super::EventRow, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(super::EventRow {
+        id: row.integer("id")?,
+        kind: row.text("kind")?,
+        org_id: row.integer("org_id")?,
+        run_id: row.optional_integer("run_id")?,
+        payload: row.text("payload")?,
+        created_at: row.text("created_at")?,
+    })
+}

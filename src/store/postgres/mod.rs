@@ -1,0 +1,514 @@
+//! The PostgreSQL store: the production backend. Bulk rows go in through
+//! `COPY ... FROM STDIN` into a session's temporary staging table and then
+//! one set-based `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`, so
+//! the server judges every key against the database in one pass. Counters are
+//! reserved with one atomic `UPDATE ... RETURNING`, whose row lock serialises
+//! concurrent writers of the same counter until they commit.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::sequences::FreeIds;
+use super::{
+    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
+    Store, StoreError, card_created_payload, decode, new_secret, now, redact,
+};
+use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
+use crate::numbers::{NumberFormat, PermutationKey};
+use crate::parallel::on_rayon;
+
+mod copy;
+mod import;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// A timestamptz column as the same RFC 3339 text (UTC, milliseconds) that SQLite stores.
+macro_rules! rfc3339 {
+    ($column:literal) => {
+        concat!(
+            "to_char(",
+            $column,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        )
+    };
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    url: String,
+}
+
+impl PgStore {
+    /// Connects and runs migrations (under the migrator's advisory lock, so
+    /// processes starting together on a new database migrate it once).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("cardbatch");
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PgStore {
+            pool,
+            url: url.to_string(),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The unique constraint a statement broke, if that is what failed.
+fn violated_constraint(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.constraint().unwrap_or_default().to_string()),
+        _ => None,
+    }
+}
+
+const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_number, c.external_id, c.customer_id, \
+     c.status_label, c.transaction_not_allowed, c.mapped_entity::text AS mapped_entity, s.series_type \
+     FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
+     WHERE c.org_id = $1 AND c.card_number = $2";
+
+async fn insert_event(
+    connection: &mut PgConnection,
+    org_id: i64,
+    run_id: Option<i64>,
+    kind: &str,
+    payload: &serde_json::Value,
+    created_at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (org_id, run_id, kind, payload, created_at) VALUES ($1, $2, $3, $4::json, $5::timestamptz)",
+    )
+    .bind(org_id)
+    .bind(run_id)
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(created_at)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Atomically moves the series counter forward by `count` and returns the first
+/// reserved value, or `CounterExhausted` when the range does not fit under `max`.
+/// The row stays locked until the caller's transaction ends.
+async fn reserve_counter_range(
+    connection: &mut PgConnection,
+    org_id: i64,
+    series_id: i64,
+    count: u64,
+    max: u64,
+) -> Result<u64, StoreError> {
+    // The last reserved value, next + count - 1, must be at most max.
+    if let Some(highest_start) = (max + 1).checked_sub(count) {
+        let first: Option<i64> = sqlx::query_scalar(
+            "UPDATE card_series SET next_counter = next_counter + $1 \
+             WHERE org_id = $2 AND id = $3 AND next_counter <= $4 RETURNING next_counter - $1",
+        )
+        .bind(count as i64)
+        .bind(org_id)
+        .bind(series_id)
+        .bind(highest_start as i64)
+        .fetch_optional(&mut *connection)
+        .await?;
+        if let Some(first) = first {
+            return Ok(first as u64);
+        }
+    }
+    let next: Option<i64> = sqlx::query_scalar("SELECT next_counter FROM card_series WHERE org_id = $1 AND id = $2")
+        .bind(org_id)
+        .bind(series_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    match next {
+        Some(next) => Err(StoreError::CounterExhausted {
+            next: next as u64,
+            requested: count,
+            max,
+        }),
+        None => Err(StoreError::SeriesNotFound(series_id)),
+    }
+}
+
+/// Reserves `count` org-level external IDs of `format` (see
+/// [`FreeIds`]); the sequence row stays locked until the caller commits.
+pub(super) async fn reserve_external_ids(
+    connection: &mut PgConnection,
+    org_id: i64,
+    format: &NumberFormat,
+    offset: u64,
+    count: usize,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query(
+        "INSERT INTO org_sequences (org_id, next_counter, secret_key) VALUES ($1, $2, $3) \
+         ON CONFLICT (org_id) DO NOTHING",
+    )
+    .bind(org_id)
+    .bind(offset as i64)
+    .bind(new_secret()?.to_hex())
+    .execute(&mut *connection)
+    .await?;
+    let row = sqlx::query("SELECT next_counter, secret_key FROM org_sequences WHERE org_id = $1 FOR UPDATE")
+        .bind(org_id)
+        .fetch_one(&mut *connection)
+        .await?;
+    let key = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?)
+        .ok_or_else(|| StoreError::Corrupt("org_sequences.secret_key".into()))?;
+    let mut reservation = FreeIds::new(format, key, row.try_get::<i64, _>("next_counter")? as u64, offset, count);
+    while let Some(candidates) = reservation.candidates()? {
+        let taken: HashSet<String> = sqlx::query_scalar(
+            "SELECT external_id FROM cards WHERE org_id = $1 AND external_id = ANY($2) \
+             UNION SELECT external_id FROM customers WHERE org_id = $1 AND external_id = ANY($2)",
+        )
+        .bind(org_id)
+        .bind(&candidates)
+        .fetch_all(&mut *connection)
+        .await?
+        .into_iter()
+        .collect();
+        reservation.keep(candidates, &taken);
+    }
+    let (ids, counter) = reservation.finish();
+    sqlx::query("UPDATE org_sequences SET next_counter = $1 WHERE org_id = $2")
+        .bind(counter as i64)
+        .bind(org_id)
+        .execute(&mut *connection)
+        .await?;
+    Ok(ids)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn describe(&self) -> String {
+        redact(&self.url)
+    }
+
+    async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM org_config WHERE org_id = $1 ORDER BY key")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
+            .collect()
+    }
+
+    async fn set_org_config(&self, org_id: i64, key: ConfigKey, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(value) => {
+                sqlx::query(
+                    "INSERT INTO org_config (org_id, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(org_id)
+                .bind(key.name())
+                .bind(value)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM org_config WHERE org_id = $1 AND key = $2")
+                    .bind(org_id)
+                    .bind(key.name())
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_series(&self, org_id: i64, series: &NewSeries) -> Result<i64, StoreError> {
+        let secret = new_secret()?;
+        let generation = series.generation.as_ref();
+        let same_format = match generation {
+            None => None,
+            Some(config) => sqlx::query_scalar::<_, String>(
+                "SELECT code FROM card_series WHERE org_id = $1 AND gen_prefix = $2 AND gen_suffix = $3 AND gen_length = $4",
+            )
+            .bind(org_id)
+            .bind(config.prefix())
+            .bind(config.suffix())
+            .bind(config.length() as i64)
+            .fetch_optional(&self.pool)
+            .await?,
+        };
+        let code_taken = sqlx::query("SELECT 1 FROM card_series WHERE org_id = $1 AND code = $2")
+            .bind(org_id)
+            .bind(&series.code)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        if code_taken {
+            return Err(StoreError::SeriesCodeExists(series.code.clone()));
+        }
+        if let Some(code) = same_format {
+            return Err(StoreError::SeriesFormatExists(code));
+        }
+        // Two processes creating the same series at once both get past the
+        // checks above; the unique keys decide, and the loser gets the same error.
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO card_series (org_id, code, name, series_type, expiry_days, max_active_cards_per_customer, \
+             gen_prefix, gen_suffix, gen_offset, gen_length, gen_method, generation_enabled, is_active, trigger_kind, \
+             next_counter, secret_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::timestamptz) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(&series.code)
+        .bind(&series.name)
+        .bind(decode::series_type_name(series.series_type))
+        .bind(series.expiry_days)
+        .bind(series.max_active_cards_per_customer)
+        .bind(generation.map(|g| g.prefix()))
+        .bind(generation.map(|g| g.suffix()))
+        .bind(generation.map(|g| g.offset as i64))
+        .bind(generation.map(|g| g.length() as i64))
+        .bind(generation.map(|g| g.method().as_str()))
+        .bind(series.generation_enabled)
+        .bind(series.is_active)
+        .bind(decode::trigger_name(series.trigger))
+        .bind(generation.map_or(1, |g| g.offset as i64))
+        .bind(secret.to_hex())
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(id) => Ok(id),
+            Err(error) => match violated_constraint(&error) {
+                Some(constraint) if constraint.contains("code") => {
+                    Err(StoreError::SeriesCodeExists(series.code.clone()))
+                }
+                Some(_) => Err(StoreError::SeriesFormatExists(series.code.clone())),
+                None => Err(error.into()),
+            },
+        }
+    }
+
+    async fn list_series(&self, org_id: i64) -> Result<Vec<Series>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM card_series WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::series).collect()
+    }
+
+    async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError> {
+        let row = match series {
+            SeriesRef::Id(id) => {
+                sqlx::query("SELECT * FROM card_series WHERE org_id = $1 AND id = $2")
+                    .bind(org_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+            SeriesRef::Code(code) => {
+                sqlx::query("SELECT * FROM card_series WHERE org_id = $1 AND code = $2")
+                    .bind(org_id)
+                    .bind(code)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        row.as_ref().map(decode::series).transpose()
+    }
+
+    async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError> {
+        let created_at = now();
+        let max = request.generator.format().max_counter();
+        let mut tx: Transaction<'static, Postgres> = self.pool.begin().await?;
+        let run_id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (org_id, kind, status, started_at, finished_at) \
+             VALUES ($1, 'generate', 'completed', $2::timestamptz, $2::timestamptz) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(&created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut numbers = Vec::with_capacity(request.count);
+        let mut skipped = 0usize;
+        while numbers.len() < request.count {
+            let wanted = request.count - numbers.len();
+            // The counter row stays locked until commit: a concurrent
+            // generator on this series waits here, then reserves after us.
+            let first = reserve_counter_range(&mut tx, org_id, request.series_id, wanted as u64, max).await?;
+            let generator = request.generator.clone();
+            let block: Vec<String> = on_rayon(move || {
+                let block = generator.render_block(first, wanted);
+                block.iter().map(str::to_string).collect()
+            })
+            .await;
+            let inserted: HashSet<String> = sqlx::query_scalar(
+                "INSERT INTO cards (org_id, series_id, card_number, status_label, run_id, created_at) \
+                 SELECT $1, $2, number, $3, $4, $5::timestamptz FROM unnest($6::text[]) AS number \
+                 ON CONFLICT DO NOTHING RETURNING card_number",
+            )
+            .bind(org_id)
+            .bind(request.series_id)
+            .bind(&request.status_label)
+            .bind(run_id)
+            .bind(&created_at)
+            .bind(&block)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            // Numbers already taken by cards added by hand are skipped; more
+            // counter values are reserved for them on the next turn.
+            skipped += wanted - inserted.len();
+            numbers.extend(block.into_iter().filter(|n| inserted.contains(n)));
+        }
+        let payload = serde_json::json!({
+            "series_id": request.series_id,
+            "count": numbers.len(),
+            "status_label": request.status_label,
+            "first_card_number": numbers.first(),
+            "last_card_number": numbers.last(),
+            "run_id": run_id,
+        });
+        insert_event(&mut tx, org_id, Some(run_id), "cards_generated", &payload, &created_at).await?;
+        tx.commit().await?;
+        Ok(GeneratedCards {
+            run_id,
+            numbers,
+            skipped,
+        })
+    }
+
+    async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError> {
+        let created_at = now();
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query_scalar(
+            "INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, status_reason, customer_id, \
+             extended_fields, custom_fields, mapped_entity, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11::timestamptz) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(card.series_id)
+        .bind(&card.card_number)
+        .bind(&card.external_id)
+        .bind(&card.status_label)
+        .bind(&card.status_reason)
+        .bind(card.customer_id)
+        .bind(card.extended_fields.as_ref().map(|v| v.to_string()))
+        .bind(card.custom_fields.as_ref().map(|v| v.to_string()))
+        .bind(card.mapped_entity.as_ref().map(|v| v.to_string()))
+        .bind(&created_at)
+        .fetch_one(&mut *tx)
+        .await;
+        let card_id: i64 = match result {
+            Ok(id) => id,
+            Err(error) => {
+                return Err(match violated_constraint(&error) {
+                    Some(constraint) if constraint == "cards_org_number" => {
+                        StoreError::CardNumberExists(card.card_number.clone())
+                    }
+                    Some(_) => StoreError::ExternalIdExists(card.external_id.clone().unwrap_or_default()),
+                    None => error.into(),
+                });
+            }
+        };
+        insert_event(
+            &mut tx,
+            org_id,
+            None,
+            "card_created",
+            &card_created_payload(card_id, org_id, card),
+            &created_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(card_id)
+    }
+
+    async fn set_card_external_id(
+        &self,
+        org_id: i64,
+        card_number: &str,
+        external_id: &str,
+    ) -> Result<CardView, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE cards SET external_id = $1 WHERE org_id = $2 AND card_number = $3")
+            .bind(external_id)
+            .bind(org_id)
+            .bind(card_number)
+            .execute(&mut *tx)
+            .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => return Err(StoreError::CardNotFound(card_number.to_string())),
+            Ok(_) => {}
+            Err(error) if violated_constraint(&error).is_some() => {
+                return Err(StoreError::ExternalIdExists(external_id.to_string()));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let row = sqlx::query(CARD_VIEW_SELECT)
+            .bind(org_id)
+            .bind(card_number)
+            .fetch_one(&mut *tx)
+            .await?;
+        let card = decode::card_view(&row)?;
+        let payload = serde_json::json!({
+            "card_id": card.card_id,
+            "org_id": org_id,
+            "card_number": card.card_number,
+            "external_id": external_id,
+        });
+        insert_event(&mut tx, org_id, None, "card_external_id_set", &payload, &now()).await?;
+        tx.commit().await?;
+        Ok(card)
+    }
+
+    async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = reserve_external_ids(&mut tx, org_id, format, offset, 1).await?;
+        tx.commit().await?;
+        ids.pop()
+            .ok_or_else(|| StoreError::Corrupt("no external ID reserved".into()))
+    }
+
+    async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError> {
+        Ok(Box::new(import::begin(&self.pool, org_id, start).await?))
+    }
+
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode::run_state).transpose()
+    }
+
+    async fn reject_page(
+        &self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+        limit: u32,
+    ) -> Result<Vec<RejectRow>, StoreError> {
+        import::reject_page(&mut *self.pool.acquire().await?, org_id, run_id, after_record, limit).await
+    }
+
+    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT id, kind, org_id, run_id, payload::text AS payload, ",
+            rfc3339!("created_at"),
+            " AS created_at FROM events WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(org_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode::event).collect()
+    }
+}
