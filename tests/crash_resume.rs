@@ -1,12 +1,13 @@
 //! An import killed with SIGKILL mid-way and run again ends exactly as an
 //! uninterrupted run: same rows, same events, same reject report.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
 
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
-use common::{Workspace, assert_accounted};
+use common::{Backend, Workspace, assert_accounted};
 use serde_json::Value;
 
 const RECORDS: u64 = 60_000;
@@ -47,29 +48,14 @@ fn comparable_events(ws: &Workspace) -> Vec<Value> {
         .collect()
 }
 
-fn records_committed(url: &str) -> i64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let Ok(pool) = sqlx::SqlitePool::connect(url).await else {
-            return 0;
-        };
-        let committed: Option<i64> =
-            sqlx::query_scalar("SELECT max(records_committed) FROM runs WHERE kind = 'import_cards'")
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(None);
-        pool.close().await;
-        committed.unwrap_or(0)
-    })
+fn records_committed(ws: &Workspace) -> i64 {
+    ws.query_i64("SELECT max(records_committed) FROM runs WHERE kind = 'import_cards'")
+        .unwrap_or(0)
 }
 
-#[test]
-fn killed_import_resumes_to_the_same_final_state() {
+fn killed_import_resumes_to_the_same_final_state(backend: Backend) {
     let file = big_cards_file();
-    let reference = Workspace::sqlite();
+    let reference = backend.workspace();
     reference.import_setup();
     reference.write("cards.csv", &file);
     let (code, uninterrupted) = reference.import(&["cards", "cards.csv", "--batch-size", "1000"]);
@@ -78,7 +64,7 @@ fn killed_import_resumes_to_the_same_final_state() {
     assert!(uninterrupted["rejected"].as_u64().unwrap() > 1000);
 
     for attempt in 0..5 {
-        let ws = Workspace::sqlite();
+        let ws = backend.workspace();
         ws.import_setup();
         ws.write("cards.csv", &file);
         let mut child = ws.spawn(&["import", "cards", "cards.csv", "--batch-size", "1000", "--quiet"]);
@@ -88,7 +74,7 @@ fn killed_import_resumes_to_the_same_final_state() {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
-            let committed = records_committed(&ws.url);
+            let committed = records_committed(&ws);
             if committed > 0 && (committed as u64) < RECORDS {
                 child.kill().unwrap(); // SIGKILL
                 killed_at = committed;
@@ -117,3 +103,7 @@ fn killed_import_resumes_to_the_same_final_state() {
     }
     panic!("could not kill the import mid-way in 5 attempts");
 }
+
+on_both_backends!(
+    killed_import_resumes_to_the_same_final_state,
+);

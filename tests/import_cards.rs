@@ -3,11 +3,12 @@
 //! dry run, re-runs, --max-rejects, and the awkward inputs (stdin, gzip,
 //! empty, header only, BOM, CRLF, quoted newlines, formula cells).
 
+#[macro_use]
 mod common;
 
 use std::io::Write;
 
-use common::{IMPORT_DATA, Workspace, assert_accounted};
+use common::{Backend, IMPORT_DATA, assert_accounted};
 use serde_json::json;
 
 fn expected(name: &str) -> String {
@@ -22,8 +23,8 @@ fn every_reason_summary() -> serde_json::Value {
     })
 }
 
-fn check_every_reason(file: &str) {
-    let ws = Workspace::sqlite();
+fn check_every_reason(backend: Backend, file: &str) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture(file);
     let (code, summary) = ws.import(&["cards", file]);
@@ -50,19 +51,16 @@ fn check_every_reason(file: &str) {
     assert_eq!(String::from_utf8(exported.stdout).unwrap(), report);
 }
 
-#[test]
-fn every_reason_in_csv() {
-    check_every_reason("cards_every_reason.csv");
+fn every_reason_in_csv(backend: Backend) {
+    check_every_reason(backend, "cards_every_reason.csv");
 }
 
-#[test]
-fn every_reason_in_json_lines() {
-    check_every_reason("cards_every_reason.jsonl");
+fn every_reason_in_json_lines(backend: Backend) {
+    check_every_reason(backend, "cards_every_reason.jsonl");
 }
 
-#[test]
-fn report_cells_never_start_a_formula() {
-    let ws = Workspace::sqlite();
+fn report_cells_never_start_a_formula(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture("cards_every_reason.csv");
     ws.import(&["cards", "cards_every_reason.csv"]);
@@ -79,9 +77,8 @@ fn report_cells_never_start_a_formula() {
     assert!(report.contains("\"'=SUM(A1),LUHN1,,,,\""), "{report}");
 }
 
-#[test]
-fn dry_run_reports_everything_and_writes_nothing() {
-    let ws = Workspace::sqlite();
+fn dry_run_reports_everything_and_writes_nothing(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture("cards_every_reason.csv");
     let events_before = ws.events();
@@ -107,9 +104,8 @@ fn dry_run_reports_everything_and_writes_nothing() {
     );
 }
 
-#[test]
-fn rerun_after_success_changes_nothing() {
-    let ws = Workspace::sqlite();
+fn rerun_after_success_changes_nothing(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture("cards_every_reason.csv");
     let (_, first) = ws.import(&["cards", "cards_every_reason.csv"]);
@@ -135,9 +131,8 @@ fn rerun_after_success_changes_nothing() {
     );
 }
 
-#[test]
-fn max_rejects_stops_at_the_next_reject_and_keeps_what_was_committed() {
-    let ws = Workspace::sqlite();
+fn max_rejects_stops_at_the_next_reject_and_keeps_what_was_committed(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture("cards_every_reason.csv");
     let (code, summary) = ws.import(&[
@@ -177,9 +172,8 @@ fn max_rejects_stops_at_the_next_reject_and_keeps_what_was_committed() {
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
 }
 
-#[test]
-fn batch_size_does_not_change_the_verdicts() {
-    let ws = Workspace::sqlite();
+fn batch_size_does_not_change_the_verdicts(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture("cards_every_reason.csv");
     let (_, summary) = ws.import(&["cards", "cards_every_reason.csv", "--batch-size", "1"]);
@@ -188,9 +182,8 @@ fn batch_size_does_not_change_the_verdicts() {
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
 }
 
-#[test]
-fn stdin_and_gzip_inputs() {
-    let ws = Workspace::sqlite();
+fn stdin_and_gzip_inputs(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     let csv = std::fs::read(format!("{IMPORT_DATA}/cards_every_reason.csv")).unwrap();
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -218,9 +211,8 @@ fn stdin_and_gzip_inputs() {
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
 }
 
-#[test]
-fn empty_and_header_only_inputs() {
-    let ws = Workspace::sqlite();
+fn empty_and_header_only_inputs(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.write("empty.csv", "");
     let output = ws.run(&["import", "cards", "empty.csv"]);
@@ -241,9 +233,8 @@ fn empty_and_header_only_inputs() {
     );
 }
 
-#[test]
-fn bom_unknown_columns_and_any_column_order() {
-    let ws = Workspace::sqlite();
+fn bom_unknown_columns_and_any_column_order(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.write(
         "bom.csv",
@@ -254,9 +245,8 @@ fn bom_unknown_columns_and_any_column_order() {
     assert_eq!(summary["warnings"], json!(["ignored unknown column(s): colour, size"]));
 }
 
-#[test]
-fn unusable_inputs_exit_2_before_writing() {
-    let ws = Workspace::sqlite();
+fn unusable_inputs_exit_2_before_writing(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     let events = ws.events();
     ws.write("no_number.csv", "series_code,status_label\nLUHN1,NOT_ISSUED\n");
@@ -271,9 +261,8 @@ fn unusable_inputs_exit_2_before_writing() {
     assert!(!ws.path("no_number.csv.rejects.csv").exists());
 }
 
-#[test]
-fn events_export_after_and_to_a_file() {
-    let ws = Workspace::sqlite();
+fn events_export_after_and_to_a_file(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     ws.fixture("cards_every_reason.csv");
     ws.import(&["cards", "cards_every_reason.csv"]);
@@ -298,8 +287,7 @@ fn events_export_after_and_to_a_file() {
     assert_eq!(std::fs::read_to_string(out).unwrap().lines().count(), 2);
 }
 
-#[test]
-fn optimistic_and_prechecked_writes_give_the_same_verdicts() {
+fn optimistic_and_prechecked_writes_give_the_same_verdicts(backend: Backend) {
     // Duplicates inside the batch only (nothing in the database yet): the
     // optimistic path judges them in memory. --max-rejects forces the path
     // that checks the database before writing; both must agree exactly.
@@ -312,7 +300,7 @@ fn optimistic_and_prechecked_writes_give_the_same_verdicts() {
                6001000000000042,LUHN1,CX00000004\n";
     let mut reports = Vec::new();
     for extra in [&[][..], &["--max-rejects", "1000"][..]] {
-        let ws = Workspace::sqlite();
+        let ws = backend.workspace();
         ws.import_setup();
         ws.write("dups.csv", csv);
         let mut args = vec!["cards", "dups.csv"];
@@ -335,3 +323,19 @@ fn optimistic_and_prechecked_writes_give_the_same_verdicts() {
     );
     assert!(!reports[0].contains(",5,DUPLICATE_IN_FILE"), "{}", reports[0]);
 }
+
+on_both_backends!(
+    every_reason_in_csv,
+    every_reason_in_json_lines,
+    report_cells_never_start_a_formula,
+    dry_run_reports_everything_and_writes_nothing,
+    rerun_after_success_changes_nothing,
+    max_rejects_stops_at_the_next_reject_and_keeps_what_was_committed,
+    batch_size_does_not_change_the_verdicts,
+    stdin_and_gzip_inputs,
+    empty_and_header_only_inputs,
+    bom_unknown_columns_and_any_column_order,
+    unusable_inputs_exit_2_before_writing,
+    events_export_after_and_to_a_file,
+    optimistic_and_prechecked_writes_give_the_same_verdicts,
+);

@@ -1,8 +1,9 @@
 //! `import external-ids` and `import customers` on the real binary.
 
+#[macro_use]
 mod common;
 
-use common::{Workspace, assert_accounted};
+use common::{Backend, Workspace, assert_accounted};
 use serde_json::json;
 
 /// (line, reason, field) of each row of a reject report.
@@ -26,9 +27,8 @@ fn add_card(ws: &Workspace, number: &str, external_id: Option<&str>) {
     ws.ok_json(&["cards", "add", "--json", path.to_str().unwrap()]);
 }
 
-#[test]
-fn external_ids_are_set_on_existing_cards() {
-    let ws = Workspace::sqlite();
+fn external_ids_are_set_on_existing_cards(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     add_card(&ws, "6001000000000018", None);
     add_card(&ws, "6001000000000026", Some("CX00000026"));
@@ -88,9 +88,8 @@ fn external_ids_are_set_on_existing_cards() {
     assert_eq!(card["cardExternalId"], "CX00000100");
 }
 
-#[test]
-fn customers_get_generated_external_ids_and_are_never_overwritten() {
-    let ws = Workspace::sqlite();
+fn customers_get_generated_external_ids_and_are_never_overwritten(backend: Backend) {
+    let ws = backend.workspace();
     for (key, value) in [
         ("CONF_CARD_NUMBER_GENERATION_ENABLED", "true"),
         ("CONF_CARD_NUMBER_LENGTH", "10"),
@@ -145,11 +144,16 @@ fn customers_get_generated_external_ids_and_are_never_overwritten() {
     assert_eq!(summary["rejected_by_reason"], json!({"DUPLICATE_IN_DATABASE": 1}));
 }
 
-#[test]
-fn customers_without_generation_need_an_external_id() {
-    let ws = Workspace::sqlite();
+fn customers_without_generation_need_an_external_id(backend: Backend) {
+    let ws = backend.workspace();
     ws.write("customers.csv", "customer_id,external_id\n1,\n2,OWN-ID-2\n");
     let (_, summary) = ws.import(&["customers", "customers.csv"]);
     assert_eq!(summary["inserted"], 1);
     assert_eq!(summary["rejected_by_reason"], json!({"MISSING_FIELD": 1}));
 }
+
+on_both_backends!(
+    external_ids_are_set_on_existing_cards,
+    customers_get_generated_external_ids_and_are_never_overwritten,
+    customers_without_generation_need_an_external_id,
+);

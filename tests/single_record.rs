@@ -1,17 +1,17 @@
 //! The single-record commands on the real binary: the seeds' request bodies,
 //! the printed JSON, the error codes and the exit codes.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
 
 use cardbatch::numbers::{CheckDigit, Method, NumberFormat};
-use common::{Workspace, numbers, seed};
+use common::{Backend, Workspace, numbers, seed};
 use serde_json::json;
 
-#[test]
-fn series_create_takes_the_seeds_body_and_prints_the_entity() {
-    let ws = Workspace::sqlite();
+fn series_create_takes_the_seeds_body_and_prints_the_entity(backend: Backend) {
+    let ws = backend.workspace();
     let created = ws.ok_json(&["series", "create", "--json", &seed("series_create.json")]);
     assert_eq!(created, json!({"entity": 1, "warnings": []}));
     let listed = ws.ok_json(&["series", "list"]);
@@ -20,9 +20,8 @@ fn series_create_takes_the_seeds_body_and_prints_the_entity() {
     assert_eq!(listed[0]["nextCounter"], 1);
 }
 
-#[test]
-fn series_create_reads_stdin() {
-    let ws = Workspace::sqlite();
+fn series_create_reads_stdin(backend: Backend) {
+    let ws = backend.workspace();
     let body = std::fs::read(seed("series_create.json")).unwrap();
     let output = ws
         .cmd()
@@ -37,9 +36,8 @@ fn series_create_reads_stdin() {
     );
 }
 
-#[test]
-fn series_rules_give_their_codes() {
-    let ws = Workspace::sqlite();
+fn series_rules_give_their_codes(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&["--code", "A1", "--type", "DIGITAL", "--prefix", "AB", "--length", "12"]);
     let code = |args: &[&str]| {
         let mut full = vec!["series", "create"];
@@ -98,9 +96,8 @@ fn series_rules_give_their_codes() {
     assert_eq!(ws.ok_json(&["series", "list"]).as_array().unwrap().len(), 1);
 }
 
-#[test]
-fn generate_prints_the_seeds_shape_with_valid_numbers() {
-    let ws = Workspace::sqlite();
+fn generate_prints_the_seeds_shape_with_valid_numbers(backend: Backend) {
+    let ws = backend.workspace();
     ws.ok_json(&["series", "create", "--json", &seed("series_create.json")]);
     let response = ws.ok_json(&[
         "cards",
@@ -123,9 +120,8 @@ fn generate_prints_the_seeds_shape_with_valid_numbers() {
     assert_eq!(generated.iter().collect::<HashSet<_>>().len(), 5);
 }
 
-#[test]
-fn generate_counts_from_the_offset_and_stops_with_702() {
-    let ws = Workspace::sqlite();
+fn generate_counts_from_the_offset_and_stops_with_702(backend: Backend) {
+    let ws = backend.workspace();
     // DEFAULT, prefix AB, length 5: three counter digits, offset 990 -> 990..=999 fit.
     ws.series(&[
         "--code", "S", "--type", "PHYSICAL", "--prefix", "AB", "--length", "5", "--offset", "990",
@@ -153,9 +149,8 @@ fn generate_counts_from_the_offset_and_stops_with_702() {
     );
 }
 
-#[test]
-fn generate_errors() {
-    let ws = Workspace::sqlite();
+fn generate_errors(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&[
         "--code",
         "S",
@@ -199,9 +194,8 @@ fn generate_errors() {
     assert_eq!(generate(&["--series-code", "OFF", "--count", "1"]), 703);
 }
 
-#[test]
-fn generate_accepts_org_status_labels_and_writes_csv() {
-    let ws = Workspace::sqlite();
+fn generate_accepts_org_status_labels_and_writes_csv(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&[
         "--code",
         "S",
@@ -240,9 +234,8 @@ fn generate_accepts_org_status_labels_and_writes_csv() {
     );
 }
 
-#[test]
-fn generate_skips_numbers_already_added_by_hand() {
-    let ws = Workspace::sqlite();
+fn generate_skips_numbers_already_added_by_hand(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&["--code", "S", "--type", "DIGITAL", "--prefix", "P", "--length", "6"]);
     let card = ws.write("card.json", r#"{"seriesCode":"S","cardNumber":"P00002"}"#);
     ws.ok_json(&["cards", "add", "--json", card.to_str().unwrap()]);
@@ -256,9 +249,8 @@ fn generate_skips_numbers_already_added_by_hand() {
     );
 }
 
-#[test]
-fn two_processes_generating_at_once_never_repeat_a_number() {
-    let ws = Workspace::sqlite();
+fn two_processes_generating_at_once_never_repeat_a_number(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&[
         "--code",
         "S",
@@ -285,9 +277,8 @@ fn two_processes_generating_at_once_never_repeat_a_number() {
     assert_eq!(ws.ok_json(&["series", "list"])[0]["nextCounter"], 90_001);
 }
 
-#[test]
-fn cards_add_takes_the_seeds_body() {
-    let ws = Workspace::sqlite();
+fn cards_add_takes_the_seeds_body(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&[
         "--code", "ghost", "--type", "PHYSICAL", "--prefix", "ghost", "--length", "21",
     ]);
@@ -298,9 +289,8 @@ fn cards_add_takes_the_seeds_body() {
     assert_eq!(ws.api_error(&["cards", "add", "--json", &seed("card_add.json")]), 3009);
 }
 
-#[test]
-fn cards_add_errors() {
-    let ws = Workspace::sqlite();
+fn cards_add_errors(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&[
         "--code",
         "S",
@@ -366,9 +356,8 @@ fn cards_add_errors() {
     assert!(stderr.contains("PREFIX_SUFFIX_MISMATCH"), "{stderr}");
 }
 
-#[test]
-fn set_external_id_prints_the_seeds_response() {
-    let ws = Workspace::sqlite();
+fn set_external_id_prints_the_seeds_response(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&[
         "--code", "Test09", "--type", "DIGITAL", "--prefix", "Test09", "--suffix", "end", "--length", "21",
     ]);
@@ -451,9 +440,8 @@ fn set_external_id_prints_the_seeds_response() {
     );
 }
 
-#[test]
-fn external_id_generation_follows_the_org_configuration() {
-    let ws = Workspace::sqlite();
+fn external_id_generation_follows_the_org_configuration(backend: Backend) {
+    let ws = backend.workspace();
     assert_eq!(ws.api_error(&["external-id", "generate"]), 703);
     ws.ok_json(&["org", "set", "CONF_CARD_NUMBER_GENERATION_ENABLED", "1"]);
     assert_eq!(
@@ -494,9 +482,8 @@ fn external_id_generation_follows_the_org_configuration() {
     assert_eq!(ws.api_error(&["external-id", "generate"]), 703);
 }
 
-#[test]
-fn external_id_counter_starts_at_the_offset_and_skips_taken_ids() {
-    let ws = Workspace::sqlite();
+fn external_id_counter_starts_at_the_offset_and_skips_taken_ids(backend: Backend) {
+    let ws = backend.workspace();
     for (key, value) in [
         ("CONF_CARD_NUMBER_GENERATION_ENABLED", "true"),
         ("CONF_CARD_NUMBER_LENGTH", "8"),
@@ -523,9 +510,8 @@ fn external_id_counter_starts_at_the_offset_and_skips_taken_ids() {
     assert_eq!(ids, ["EX00041Z", "EX00043Z"]);
 }
 
-#[test]
-fn org_configuration_is_validated() {
-    let ws = Workspace::sqlite();
+fn org_configuration_is_validated(backend: Backend) {
+    let ws = backend.workspace();
     let shown = ws.ok_json(&["org", "show"]);
     assert_eq!(shown["CONF_CARD_NUMBER_OFFSET"], 1);
     assert_eq!(shown["CONF_CARD_NUMBER_GENERATION_ENABLED"], false);
@@ -548,9 +534,8 @@ fn org_configuration_is_validated() {
     assert_eq!(ws.ok_json(&["--org", "2", "org", "show"])["CONF_CARD_NUMBER_LENGTH"], 9);
 }
 
-#[test]
-fn series_codes_are_per_org() {
-    let ws = Workspace::sqlite();
+fn series_codes_are_per_org(backend: Backend) {
+    let ws = backend.workspace();
     ws.series(&["--code", "S", "--type", "DIGITAL", "--length", "10"]);
     assert_eq!(
         ws.ok_json(&[
@@ -582,3 +567,22 @@ fn database_passwords_are_never_printed() {
     assert!(!all.contains("hunter2"), "{all}");
     assert!(all.contains("cards:***@127.0.0.1"), "{all}");
 }
+
+on_both_backends!(
+    series_create_takes_the_seeds_body_and_prints_the_entity,
+    series_create_reads_stdin,
+    series_rules_give_their_codes,
+    generate_prints_the_seeds_shape_with_valid_numbers,
+    generate_counts_from_the_offset_and_stops_with_702,
+    generate_errors,
+    generate_accepts_org_status_labels_and_writes_csv,
+    generate_skips_numbers_already_added_by_hand,
+    two_processes_generating_at_once_never_repeat_a_number,
+    cards_add_takes_the_seeds_body,
+    cards_add_errors,
+    set_external_id_prints_the_seeds_response,
+    external_id_generation_follows_the_org_configuration,
+    external_id_counter_starts_at_the_offset_and_skips_taken_ids,
+    org_configuration_is_validated,
+    series_codes_are_per_org,
+);

@@ -1,9 +1,12 @@
 //! Shared by the integration tests: a scratch directory with its own database,
 //! and helpers that run the real `cardbatch` binary against it.
 //!
-//! Every test body takes a [`Backend`]; SQLite always runs, PostgreSQL runs
-//! when `CARDBATCH_TEST_POSTGRES_URL` names a server (the README's test
-//! command starts one).
+//! Test bodies take a [`Backend`] and [`on_both_backends!`] runs each on both:
+//! SQLite always; PostgreSQL on the server `CARDBATCH_TEST_POSTGRES_URL` names
+//! (the README's test command starts a throwaway one), each workspace in a
+//! fresh database of its own. Without that variable the PostgreSQL variants
+//! say they are skipped, unless `CARDBATCH_REQUIRE_POSTGRES=1` (set by the
+//! test command) makes that a failure.
 
 #![allow(dead_code)]
 
@@ -16,18 +19,135 @@ use tempfile::TempDir;
 
 pub const SEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seeds");
 
+/// Runs the named test bodies (each `fn name(backend: Backend)`) as
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name($crate::common::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if $crate::common::Backend::postgres_available() {
+                        super::$name($crate::common::Backend::Postgres)
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// The database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const POSTGRES_URL_VARIABLE: &str = "CARDBATCH_TEST_POSTGRES_URL";
+
+impl Backend {
+    /// True when a PostgreSQL server is configured for tests; panics when one
+    /// is required (`CARDBATCH_REQUIRE_POSTGRES=1`) but missing.
+    pub fn postgres_available() -> bool {
+        if std::env::var_os(POSTGRES_URL_VARIABLE).is_some() {
+            return true;
+        }
+        if std::env::var("CARDBATCH_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("{POSTGRES_URL_VARIABLE} is not set: run the tests with scripts/test.sh, which starts a server");
+        }
+        eprintln!("skipped: {POSTGRES_URL_VARIABLE} is not set (scripts/test.sh starts a server and sets it)");
+        false
+    }
+
+    /// A fresh workspace on this backend.
+    pub fn workspace(self) -> Workspace {
+        Workspace::new(self)
+    }
+}
+
 /// A scratch workspace: a temporary directory and a database of its own.
 pub struct Workspace {
     pub dir: TempDir,
     pub url: String,
+    pub backend: Backend,
+    /// The PostgreSQL server's URL and the database created for this workspace.
+    postgres: Option<(String, String)>,
+}
+
+/// Runs a future to completion on a small runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
 }
 
 impl Workspace {
-    /// A fresh SQLite database in a new temporary directory.
-    pub fn sqlite() -> Self {
+    pub fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("cards.db").display());
-        Workspace { dir, url }
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("cards.db").display());
+                Workspace {
+                    dir,
+                    url,
+                    backend,
+                    postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let server = std::env::var(POSTGRES_URL_VARIABLE).expect("PostgreSQL test server URL");
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let name = format!("cardbatch_test_{}_{n}", std::process::id());
+                block_on(async {
+                    use sqlx::Connection;
+                    let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to the test server");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                        .execute(&mut admin)
+                        .await
+                        .expect("create a test database");
+                });
+                let (base, _) = server.rsplit_once('/').expect("server URL ends in a database name");
+                let url = format!("{base}/{name}");
+                Workspace {
+                    dir,
+                    url,
+                    backend,
+                    postgres: Some((server, name)),
+                }
+            }
+        }
+    }
+
+    /// A fresh SQLite workspace, for tests that are about SQLite only.
+    pub fn sqlite() -> Self {
+        Workspace::new(Backend::Sqlite)
+    }
+
+    /// Runs a query returning one optional integer on this workspace's database.
+    pub fn query_i64(&self, sql: &'static str) -> Option<i64> {
+        block_on(async {
+            match self.backend {
+                Backend::Sqlite => {
+                    let pool = sqlx::SqlitePool::connect(&self.url).await.ok()?;
+                    let value = sqlx::query_scalar(sql).fetch_one(&pool).await.ok().flatten();
+                    pool.close().await;
+                    value
+                }
+                Backend::Postgres => {
+                    let pool = sqlx::PgPool::connect(&self.url).await.ok()?;
+                    let value = sqlx::query_scalar(sql).fetch_one(&pool).await.ok().flatten();
+                    pool.close().await;
+                    value
+                }
+            }
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -102,6 +222,20 @@ impl Workspace {
         let mut full = vec!["series", "create"];
         full.extend_from_slice(args);
         self.ok_json(&full)["entity"].as_i64().expect("series id")
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(server).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+                }
+            });
+        }
     }
 }
 
