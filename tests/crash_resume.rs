@@ -104,6 +104,4 @@ fn killed_import_resumes_to_the_same_final_state(backend: Backend) {
     panic!("could not kill the import mid-way in 5 attempts");
 }
 
-on_both_backends!(
-    killed_import_resumes_to_the_same_final_state,
-);
+on_both_backends!(killed_import_resumes_to_the_same_final_state,);

@@ -302,8 +302,7 @@ pub fn judge_external_id_rows(
     let this_run = Some(run_id);
     let mut done_cards: HashSet<&str> = HashSet::new();
     let mut done_ids: HashSet<&str> = HashSet::new();
-    rows
-        .iter()
+    rows.iter()
         .map(|row| {
             let (number, id) = (row.card_number.as_str(), row.external_id.as_str());
             let Some(card) = cards.get(number) else {

@@ -36,7 +36,11 @@ impl FreeIds {
             return Ok(None);
         }
         let max = self.generator.format().max_counter();
-        if self.counter.checked_add(wanted as u64 - 1).is_none_or(|last| last > max) {
+        if self
+            .counter
+            .checked_add(wanted as u64 - 1)
+            .is_none_or(|last| last > max)
+        {
             return Err(StoreError::CounterExhausted {
                 next: self.counter,
                 requested: wanted as u64,

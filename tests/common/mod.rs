@@ -107,7 +107,9 @@ impl Workspace {
                 let name = format!("cardbatch_test_{}_{n}", std::process::id());
                 block_on(async {
                     use sqlx::Connection;
-                    let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to the test server");
+                    let mut admin = sqlx::PgConnection::connect(&server)
+                        .await
+                        .expect("connect to the test server");
                     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                         .execute(&mut admin)
                         .await

@@ -47,10 +47,7 @@ impl PgStore {
     /// processes starting together on a new database migrate it once).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("cardbatch");
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
         Ok(PgStore {
             pool,
@@ -162,7 +159,13 @@ pub(super) async fn reserve_external_ids(
         .await?;
     let key = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?)
         .ok_or_else(|| StoreError::Corrupt("org_sequences.secret_key".into()))?;
-    let mut reservation = FreeIds::new(format, key, row.try_get::<i64, _>("next_counter")? as u64, offset, count);
+    let mut reservation = FreeIds::new(
+        format,
+        key,
+        row.try_get::<i64, _>("next_counter")? as u64,
+        offset,
+        count,
+    );
     while let Some(candidates) = reservation.candidates()? {
         let taken: HashSet<String> = sqlx::query_scalar(
             "SELECT external_id FROM cards WHERE org_id = $1 AND external_id = ANY($2) \

@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    CardView, EventRow, decode, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
-    Store, StoreError, card_created_payload, new_secret, now, redact,
+    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
+    Store, StoreError, card_created_payload, decode, new_secret, now, redact,
 };
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::NumberFormat;

@@ -78,7 +78,13 @@ pub(super) async fn reserve_external_ids(
         .await?;
     let key = PermutationKey::from_hex(&row.try_get::<String, _>("secret_key")?)
         .ok_or_else(|| StoreError::Corrupt("org_sequences.secret_key".into()))?;
-    let mut reservation = FreeIds::new(format, key, row.try_get::<i64, _>("next_counter")? as u64, offset, count);
+    let mut reservation = FreeIds::new(
+        format,
+        key,
+        row.try_get::<i64, _>("next_counter")? as u64,
+        offset,
+        count,
+    );
     while let Some(candidates) = reservation.candidates()? {
         let taken: HashSet<String> = sqlx::query_scalar(
             "SELECT external_id FROM cards WHERE org_id = ?1 AND external_id IN (SELECT value FROM json_each(?2)) \

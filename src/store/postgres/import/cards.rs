@@ -12,7 +12,9 @@ use sqlx::{Connection, PgConnection};
 use super::{RunContext, copy_in, owners};
 use crate::domain::Rejection;
 use crate::store::StoreError;
-use crate::store::batch::{BatchPlan, CARD_KEY_FIELDS, CardRow, RowKeys, ValidBatch, classify_duplicates, database_rejects, plan_batch};
+use crate::store::batch::{
+    BatchPlan, CARD_KEY_FIELDS, CardRow, RowKeys, ValidBatch, classify_duplicates, database_rejects, plan_batch,
+};
 use crate::store::postgres::copy::CopyRows;
 
 /// Creates the session's staging table (a temporary table lives as long as its connection).
@@ -110,7 +112,9 @@ pub(super) async fn write_cards(
 
 /// Copies the rows into the (emptied) staging table.
 async fn stage(connection: &mut PgConnection, rows: &[&CardRow]) -> Result<(), StoreError> {
-    sqlx::raw_sql("TRUNCATE cardbatch_stage_cards").execute(&mut *connection).await?;
+    sqlx::raw_sql("TRUNCATE cardbatch_stage_cards")
+        .execute(&mut *connection)
+        .await?;
     let mut copy = CopyRows::with_capacity(rows.len() * 96);
     for row in rows {
         copy.integer(row.record as i64);

@@ -56,7 +56,10 @@ pub(super) async fn insert_customers(
         connection,
         context,
         given.iter().map(|r| r.customer_id).collect(),
-        given.iter().filter_map(|r| r.external_id.as_deref().map(str::to_string)).collect(),
+        given
+            .iter()
+            .filter_map(|r| r.external_id.as_deref().map(str::to_string))
+            .collect(),
         false,
     )
     .await?;

@@ -27,7 +27,11 @@ pub(super) async fn write_cards(
 ) -> Result<(BatchPlan, u64), StoreError> {
     if budget.is_none() {
         let nothing_stored = HashMap::new();
-        let in_batch = classify_duplicates(&rows.iter().map(CardRow::keys).collect::<Vec<_>>(), [&nothing_stored, &nothing_stored], CARD_KEY_FIELDS);
+        let in_batch = classify_duplicates(
+            &rows.iter().map(CardRow::keys).collect::<Vec<_>>(),
+            [&nothing_stored, &nothing_stored],
+            CARD_KEY_FIELDS,
+        );
         let sent: Vec<&CardRow> = rows
             .iter()
             .zip(&in_batch)
@@ -59,7 +63,11 @@ pub(super) async fn write_cards(
         json_strings(rows.iter().filter_map(|r| r.external_id.as_deref())),
     )
     .await?;
-    let verdicts = classify_duplicates(&rows.iter().map(CardRow::keys).collect::<Vec<_>>(), [&numbers, &external_ids], CARD_KEY_FIELDS);
+    let verdicts = classify_duplicates(
+        &rows.iter().map(CardRow::keys).collect::<Vec<_>>(),
+        [&numbers, &external_ids],
+        CARD_KEY_FIELDS,
+    );
     let plan = plan_batch(
         batch,
         database_rejects(rows.iter().map(|r| r.record), &verdicts),

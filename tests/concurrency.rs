@@ -1,0 +1,185 @@
+//! Writers at the same time: two imports of overlapping files account for
+//! every record exactly once, whichever commits first.
+
+#[macro_use]
+mod common;
+
+use std::collections::HashMap;
+
+use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+use common::{Backend, assert_accounted};
+
+const PER_FILE: usize = 12_000;
+
+/// Valid LUHN1 card numbers (prefix 6001, 16 digits), each with an external ID of its own.
+fn card_lines(first: u64, count: usize) -> Vec<String> {
+    let generator = NumberGenerator::new(
+        NumberFormat::new("6001", "", 16, Method::RandomLuhn).unwrap(),
+        PermutationKey([3; 16]),
+    );
+    let block = generator.render_block(first, count);
+    block
+        .iter()
+        .zip(first..)
+        .map(|(number, counter)| format!("{number},LUHN1,CX{counter:08}"))
+        .collect()
+}
+
+fn csv(lines: &[String]) -> String {
+    let mut text = String::from("card_number,series_code,external_id\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads a reject report into (card number, reason) pairs.
+fn rejected_numbers(path: &std::path::Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let number = r[5].split(',').next().unwrap().to_string();
+            (number, r[2].to_string())
+        })
+        .collect()
+}
+
+fn overlapping_imports_account_for_every_record_once(backend: Backend) {
+    let ws = backend.workspace();
+    ws.import_setup();
+    // Both files start with the same half, the second one backwards, so the
+    // two writers race for the shared keys from the first batch on, meeting
+    // them in opposite orders; each file's other half is its own.
+    let half = PER_FILE / 2;
+    let shared = card_lines(1, half);
+    let mut first = shared.clone();
+    first.extend(card_lines(1 + half as u64, half));
+    let mut second: Vec<String> = shared.iter().rev().cloned().collect();
+    second.extend(card_lines(1 + PER_FILE as u64, half));
+    ws.write("a.csv", csv(&first));
+    ws.write("b.csv", csv(&second));
+
+    let children: Vec<_> = ["a.csv", "b.csv"]
+        .iter()
+        .map(|file| ws.spawn(&["import", "cards", file, "--batch-size", "500", "--json", "--quiet"]))
+        .collect();
+    let summaries: Vec<serde_json::Value> = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice(&output.stdout).unwrap()
+        })
+        .collect();
+
+    let n = |summary: &serde_json::Value, key: &str| summary[key].as_u64().unwrap();
+    for summary in &summaries {
+        assert_accounted(summary);
+        assert_eq!(n(summary, "records_read"), PER_FILE as u64);
+    }
+    let shared = PER_FILE as u64 / 2;
+    let inserted: u64 = summaries.iter().map(|s| n(s, "inserted")).sum();
+    let rejected: u64 = summaries.iter().map(|s| n(s, "rejected")).sum();
+    assert_eq!(inserted, 2 * PER_FILE as u64 - shared, "each card number inserted once");
+    assert_eq!(rejected, shared, "each shared record rejected once, by one of the runs");
+    for summary in &summaries {
+        let by_reason = summary["rejected_by_reason"].as_object().unwrap();
+        assert!(
+            by_reason.keys().all(|reason| reason == "DUPLICATE_IN_DATABASE"),
+            "{summary}"
+        );
+    }
+
+    // Every shared number is rejected in exactly one report, and is in the database once.
+    let mut rejections: HashMap<String, usize> = HashMap::new();
+    for report in ["a.csv.rejects.csv", "b.csv.rejects.csv"] {
+        for (number, reason) in rejected_numbers(&ws.path(report)) {
+            assert_eq!(reason, "DUPLICATE_IN_DATABASE");
+            *rejections.entry(number).or_default() += 1;
+        }
+    }
+    assert_eq!(rejections.len() as u64, shared);
+    assert!(rejections.values().all(|&count| count == 1));
+    let cards = ws.query_i64("SELECT count(*) FROM cards").unwrap();
+    let distinct = ws.query_i64("SELECT count(DISTINCT card_number) FROM cards").unwrap();
+    assert_eq!((cards, distinct), (inserted as i64 + 1, inserted as i64 + 1)); // + the card import_setup adds
+    let events = ws
+        .query_i64("SELECT count(*) FROM events WHERE kind = 'card_created'")
+        .unwrap();
+    assert_eq!(events, inserted as i64 + 1);
+}
+
+/// Another writer commits a customer while an import is judging and writing
+/// the same customer: the import waits for it, and the record becomes a
+/// `DUPLICATE_IN_DATABASE` reject instead of an error or a second row.
+fn a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate(backend: Backend) {
+    let ws = backend.workspace();
+    ws.ok_json(&["org", "set", "CONF_CARD_NUMBER_LENGTH", "10"]);
+    ws.ok_json(&["org", "set", "CONF_CARD_NUMBER_PREFIX", "CU"]);
+    ws.write(
+        "customers.csv",
+        "customer_id,external_id\n1,CU00000001\n2,CU00000002\n3,CU00000003\n",
+    );
+    let insert = "INSERT INTO customers (org_id, customer_id, external_id, created_at) \
+                  VALUES (1, 2, 'CU00000099', '2026-01-01T00:00:00.000Z')";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let output = runtime.block_on(async {
+        use sqlx::Connection;
+        // The other writer's transaction is open (and, on SQLite, holds the
+        // write lock) while the import starts.
+        let start_import = || ws.spawn(&["import", "customers", "customers.csv", "--json", "--quiet"]);
+        let hold = std::time::Duration::from_millis(1500);
+        match backend {
+            Backend::Sqlite => {
+                let mut other = sqlx::SqliteConnection::connect(&ws.url).await.unwrap();
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+                sqlx::raw_sql(insert).execute(&mut other).await.unwrap();
+                let child = start_import();
+                tokio::time::sleep(hold).await;
+                sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+                child.wait_with_output().unwrap()
+            }
+            Backend::Postgres => {
+                let mut other = sqlx::PgConnection::connect(&ws.url).await.unwrap();
+                let mut tx = other.begin().await.unwrap();
+                sqlx::raw_sql(insert).execute(&mut *tx).await.unwrap();
+                let child = start_import();
+                tokio::time::sleep(hold).await;
+                tx.commit().await.unwrap();
+                child.wait_with_output().unwrap()
+            }
+        }
+    });
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_accounted(&summary);
+    assert_eq!(summary["inserted"], 2, "{summary}");
+    assert_eq!(
+        summary["rejected_by_reason"],
+        serde_json::json!({"DUPLICATE_IN_DATABASE": 1})
+    );
+    assert_eq!(ws.query_i64("SELECT count(*) FROM customers"), Some(3));
+    assert_eq!(
+        ws.query_i64("SELECT count(*) FROM customers WHERE customer_id = 2 AND external_id = 'CU00000099'"),
+        Some(1),
+        "the other writer's customer is kept"
+    );
+}
+
+on_both_backends!(
+    overlapping_imports_account_for_every_record_once,
+    a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate,
+);
