@@ -3,6 +3,7 @@
 
     python3 benches/compare.py generate [--rounds N]
     python3 benches/compare.py import-sqlite [--rounds N] [--rows N]
+    python3 benches/compare.py import-postgres [--rounds N] [--rows N]
     python3 benches/compare.py memory [--rows N]
 
 generate: `cardbatch cards generate --count 100000` on a RANDOM_LUHN series
@@ -17,6 +18,13 @@ series, LUHN_ALGO and MOD7_ALGO; unique card numbers and external IDs; full
 validation, events and rejects) into a fresh SQLite database, the same-sized
 file with 1% bad rows of every kind, and `sqlite3 .import` of the clean file
 into a plain table with the same two unique keys, alternating.
+
+import-postgres: the same files into PostgreSQL: `cardbatch import cards`
+into a fresh database against `psql \\copy` of the clean file into a plain
+table with the same two unique keys, alternating. The throwaway cluster is
+started by scripts/pg-cluster.sh with its default (durable) settings and a
+256 MiB shared_buffers. Peak RSS is the client's (cardbatch or psql); the
+server's memory is the same for both and not counted.
 
 memory: the peak RSS of one `cardbatch import cards` of a large file.
 
@@ -118,18 +126,18 @@ IMPORT_SETUP = [
 ]
 
 
-def fresh_import_database(run_dir):
-    """A new SQLite database with the org and the two series the generated files use."""
+def fresh_import_database(run_dir, url=None):
+    """A new database (SQLite unless `url` is given) with the org and the two series the generated files use."""
     os.makedirs(run_dir)
-    env = cardbatch_env(f"sqlite://{run_dir}/cards.db")
+    env = cardbatch_env(url or f"sqlite://{run_dir}/cards.db")
     for args in IMPORT_SETUP:
         subprocess.run([BINARY, *args], cwd=run_dir, env=env, check=True, stdout=subprocess.DEVNULL)
     return env
 
 
-def timed_import(work, name, path):
+def timed_import(work, name, path, url=None):
     run_dir = os.path.join(work, name)
-    env = fresh_import_database(run_dir)
+    env = fresh_import_database(run_dir, url)
     result = timed([BINARY, "--quiet", "import", "cards", path, "--reject-report", os.path.join(run_dir, "rejects.csv")], run_dir, env)
     shutil.rmtree(run_dir)
     return result
@@ -151,8 +159,7 @@ def compare_import_sqlite(rounds, rows):
             ours_dirty.append(seconds)
             rss_dirty.append(peak)
             peer_db = os.path.join(work, f"peer{round_number}.db")
-            subprocess.run(["sqlite3", peer_db, "CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE, series_code TEXT, "
-                            "status_label TEXT, external_id TEXT UNIQUE, customer_id TEXT);"], check=True)
+            subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
             seconds, peak = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
             peer.append(seconds)
             peer_rss.append(peak)
@@ -163,6 +170,52 @@ def compare_import_sqlite(rounds, rows):
         print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
         print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
     finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+PEER_TABLE = ("CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE, series_code TEXT, "
+              "status_label TEXT, external_id TEXT UNIQUE, customer_id TEXT);")
+
+
+def compare_import_postgres(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-compare-pg-")
+    # A directory of its own: under root the server runs as `postgres`, which cannot enter `work`.
+    cluster = tempfile.mkdtemp(prefix="cardbatch-pg-")
+    try:
+        server = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", cluster,
+                                 "-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB"],
+                                check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        base = server.rsplit("/", 1)[0]
+
+        def fresh_database(name):
+            subprocess.run(["psql", "-q", server, "-c", f"CREATE DATABASE {name}"], check=True)
+            return f"{base}/{name}"
+
+        clean, dirty = os.path.join(work, "clean.csv"), os.path.join(work, "dirty.csv")
+        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
+        subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty"], check=True)
+        ours, ours_dirty, peer = [], [], []
+        rss, rss_dirty, peer_rss = [], [], []
+        for n in range(rounds):
+            seconds, peak = timed_import(work, f"clean{n}", clean, fresh_database(f"clean{n}"))
+            ours.append(seconds)
+            rss.append(peak)
+            seconds, peak = timed_import(work, f"dirty{n}", dirty, fresh_database(f"dirty{n}"))
+            ours_dirty.append(seconds)
+            rss_dirty.append(peak)
+            peer_url = fresh_database(f"peer{n}")
+            subprocess.run(["psql", "-q", peer_url, "-c", PEER_TABLE], check=True)
+            seconds, peak = timed(["psql", "-q", peer_url, "-c", f"\\copy cards FROM '{clean}' WITH (FORMAT csv, HEADER true)"], work)
+            peer.append(seconds)
+            peer_rss.append(peak)
+        report(f"import cards, {rows} clean rows, PostgreSQL, vs psql \\copy of the same file", ours, peer, rss, peer_rss, "psql \\copy")
+        clean_median, dirty_median = statistics.median(ours), statistics.median(ours_dirty)
+        print(f"\n{rows} rows with 1% bad rows of every kind")
+        print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
+        print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
+    finally:
+        subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", cluster])
+        shutil.rmtree(cluster, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -179,7 +232,7 @@ def measure_memory(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("comparison", choices=["generate", "import-sqlite", "memory"])
+    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory"])
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None)
     args = parser.parse_args()
@@ -188,6 +241,8 @@ def main():
         compare_generate(args.rounds or 7)
     elif args.comparison == "import-sqlite":
         compare_import_sqlite(args.rounds or 3, args.rows or 1_000_000)
+    elif args.comparison == "import-postgres":
+        compare_import_postgres(args.rounds or 3, args.rows or 1_000_000)
     else:
         measure_memory(args.rows or 3_000_000)
 
