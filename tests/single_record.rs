@@ -566,6 +566,8 @@ fn database_passwords_are_never_printed() {
     );
     assert!(!all.contains("hunter2"), "{all}");
     assert!(all.contains("cards:***@127.0.0.1"), "{all}");
+    // The cause is named (not a pool timeout).
+    assert!(all.contains("refused"), "{all}");
 }
 
 on_both_backends!(

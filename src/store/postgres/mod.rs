@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 
 use super::sequences::FreeIds;
 use super::{
@@ -47,8 +47,13 @@ impl PgStore {
     /// processes starting together on a new database migrate it once).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("cardbatch");
-        let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
-        MIGRATOR.run(&pool).await?;
+        // One direct connection first, which also runs the migrations: an
+        // unreachable server or a wrong password is reported at once, in the
+        // server's words, rather than as a pool timeout 30 seconds later.
+        let mut first = PgConnection::connect_with(&options).await?;
+        MIGRATOR.run(&mut first).await?;
+        first.close().await?;
+        let pool = PgPoolOptions::new().max_connections(4).connect_lazy_with(options);
         Ok(PgStore {
             pool,
             url: url.to_string(),
