@@ -143,38 +143,51 @@ def timed_import(work, name, path, url=None):
     return result
 
 
-def compare_import_sqlite(rounds, rows):
-    work = tempfile.mkdtemp(prefix="cardbatch-compare-")
-    try:
-        clean, dirty = os.path.join(work, "clean.csv"), os.path.join(work, "dirty.csv")
-        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
-        subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty"], check=True)
-        ours, ours_dirty, peer = [], [], []
-        rss, rss_dirty, peer_rss = [], [], []
-        for round_number in range(rounds):
-            seconds, peak = timed_import(work, f"clean{round_number}", clean)
-            ours.append(seconds)
-            rss.append(peak)
-            seconds, peak = timed_import(work, f"dirty{round_number}", dirty)
-            ours_dirty.append(seconds)
-            rss_dirty.append(peak)
-            peer_db = os.path.join(work, f"peer{round_number}.db")
-            subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
-            seconds, peak = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
-            peer.append(seconds)
-            peer_rss.append(peak)
-            os.remove(peer_db)
-        report(f"import cards, {rows} clean rows, SQLite, vs sqlite3 .import of the same file", ours, peer, rss, peer_rss, "sqlite3")
-        clean_median, dirty_median = statistics.median(ours), statistics.median(ours_dirty)
-        print(f"\n{rows} rows with 1% bad rows of every kind")
-        print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
-        print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 PEER_TABLE = ("CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE, series_code TEXT, "
               "status_label TEXT, external_id TEXT UNIQUE, customer_id TEXT);")
+
+
+def compare_imports(work, rows, rounds, database, load_peer, title, peer_name):
+    """Generates a clean and a dirty file of `rows` rows in `work`, then, alternating for `rounds`
+    rounds, imports each with cardbatch into `database(name)` (a URL, or None for a fresh SQLite
+    file) and loads the clean one with `load_peer(round, clean_path)`, which returns (seconds, MiB)."""
+    clean, dirty = os.path.join(work, "clean.csv"), os.path.join(work, "dirty.csv")
+    subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
+    subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty"], check=True)
+    ours, ours_dirty, peer = [], [], []
+    rss, rss_dirty, peer_rss = [], [], []
+    for n in range(rounds):
+        seconds, peak = timed_import(work, f"clean{n}", clean, database(f"clean{n}"))
+        ours.append(seconds)
+        rss.append(peak)
+        seconds, peak = timed_import(work, f"dirty{n}", dirty, database(f"dirty{n}"))
+        ours_dirty.append(seconds)
+        rss_dirty.append(peak)
+        seconds, peak = load_peer(n, clean)
+        peer.append(seconds)
+        peer_rss.append(peak)
+    report(title, ours, peer, rss, peer_rss, peer_name)
+    clean_median, dirty_median = statistics.median(ours), statistics.median(ours_dirty)
+    print(f"\n{rows} rows with 1% bad rows of every kind")
+    print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
+    print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
+
+
+def compare_import_sqlite(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-compare-")
+
+    def load_peer(n, clean):
+        peer_db = os.path.join(work, f"peer{n}.db")
+        subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
+        result = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
+        os.remove(peer_db)
+        return result
+
+    try:
+        compare_imports(work, rows, rounds, lambda name: None, load_peer,
+                        f"import cards, {rows} clean rows, SQLite, vs sqlite3 .import of the same file", "sqlite3")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def compare_import_postgres(rounds, rows):
@@ -191,28 +204,13 @@ def compare_import_postgres(rounds, rows):
             subprocess.run(["psql", "-q", server, "-c", f"CREATE DATABASE {name}"], check=True)
             return f"{base}/{name}"
 
-        clean, dirty = os.path.join(work, "clean.csv"), os.path.join(work, "dirty.csv")
-        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
-        subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty"], check=True)
-        ours, ours_dirty, peer = [], [], []
-        rss, rss_dirty, peer_rss = [], [], []
-        for n in range(rounds):
-            seconds, peak = timed_import(work, f"clean{n}", clean, fresh_database(f"clean{n}"))
-            ours.append(seconds)
-            rss.append(peak)
-            seconds, peak = timed_import(work, f"dirty{n}", dirty, fresh_database(f"dirty{n}"))
-            ours_dirty.append(seconds)
-            rss_dirty.append(peak)
+        def load_peer(n, clean):
             peer_url = fresh_database(f"peer{n}")
             subprocess.run(["psql", "-q", peer_url, "-c", PEER_TABLE], check=True)
-            seconds, peak = timed(["psql", "-q", peer_url, "-c", f"\\copy cards FROM '{clean}' WITH (FORMAT csv, HEADER true)"], work)
-            peer.append(seconds)
-            peer_rss.append(peak)
-        report(f"import cards, {rows} clean rows, PostgreSQL, vs psql \\copy of the same file", ours, peer, rss, peer_rss, "psql \\copy")
-        clean_median, dirty_median = statistics.median(ours), statistics.median(ours_dirty)
-        print(f"\n{rows} rows with 1% bad rows of every kind")
-        print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
-        print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
+            return timed(["psql", "-q", peer_url, "-c", f"\\copy cards FROM '{clean}' WITH (FORMAT csv, HEADER true)"], work)
+
+        compare_imports(work, rows, rounds, fresh_database, load_peer,
+                        f"import cards, {rows} clean rows, PostgreSQL, vs psql \\copy of the same file", "psql \\copy")
     finally:
         subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", cluster])
         shutil.rmtree(cluster, ignore_errors=True)

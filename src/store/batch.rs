@@ -356,6 +356,26 @@ pub fn judge_external_id_rows(
         .collect()
 }
 
+/// Judges customer registrations in record order, given who already holds
+/// each customer id (`customers`, keyed by the id as text: `keys[i]` for
+/// `rows[i]`) and each external ID (`external_ids`).
+pub fn judge_customer_rows(
+    rows: &[CustomerRow],
+    keys: &[String],
+    customers: &HashMap<String, KeyOwner>,
+    external_ids: &HashMap<String, KeyOwner>,
+) -> Vec<Option<Rejection>> {
+    let keys: Vec<RowKeys<'_>> = rows
+        .iter()
+        .zip(keys)
+        .map(|(r, key)| RowKeys {
+            record: r.record,
+            keys: [Some(key.as_str()), r.external_id.as_deref()],
+        })
+        .collect();
+    classify_duplicates(&keys, [customers, external_ids], ["customer_id", "external_id"])
+}
+
 /// The rejections among `verdicts`, paired with their rows' record numbers.
 pub fn database_rejects(records: impl Iterator<Item = u64>, verdicts: &[Option<Rejection>]) -> Vec<(u64, Rejection)> {
     records

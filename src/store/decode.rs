@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use super::batch::CardExternalId;
 use super::{CardView, RejectRow, RunState, RunStatus, StoreError};
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{NewSeries, RejectReason, Series};
@@ -186,4 +187,31 @@ where
         payload: row.text("payload")?,
         created_at: row.text("created_at")?,
     })
+}
+
+/// A card as the external-ID import sees it: `card_number, external_id, external_id_run_id`.
+pub fn card_external_id<R>(row: &R) -> Result<(String, CardExternalId), StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok((
+        row.text("card_number")?,
+        CardExternalId {
+            external_id: row.optional_text("external_id")?,
+            external_id_run_id: row.optional_integer("external_id_run_id")?,
+        },
+    ))
+}
+
+/// The card holding an external ID: `external_id` to `card_number` and `external_id_run_id`.
+pub fn external_id_holder<R>(row: &R) -> Result<(String, (String, Option<i64>)), StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok((
+        row.text("external_id")?,
+        (row.text("card_number")?, row.optional_integer("external_id_run_id")?),
+    ))
 }

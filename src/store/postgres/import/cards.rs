@@ -75,8 +75,7 @@ pub(super) async fn write_cards(
 
     let mut rejects = database_rejects(rows.iter().map(|r| r.record), &in_batch);
     // Records known not to go in (keys held in the database), skipped by the insert.
-    let mut excluded: Vec<i64> = Vec::new();
-    let mut excluded_set: HashSet<u64> = HashSet::new();
+    let mut excluded: HashSet<u64> = HashSet::new();
     let mut below = batch.last_record() + 1;
     loop {
         let mut savepoint = Connection::begin(&mut *connection).await?;
@@ -85,7 +84,7 @@ pub(super) async fn write_cards(
             .bind(context.run_id)
             .bind(&context.created_at)
             .bind(below as i64)
-            .bind(&excluded)
+            .bind(excluded.iter().map(|&record| record as i64).collect::<Vec<_>>())
             .fetch_all(&mut *savepoint)
             .await?
             .into_iter()
@@ -93,12 +92,11 @@ pub(super) async fn write_cards(
         let missed: Vec<&CardRow> = staged
             .iter()
             .copied()
-            .filter(|r| r.record < below && !excluded_set.contains(&r.record) && !inserted.contains(&(r.record as i64)))
+            .filter(|r| r.record < below && !excluded.contains(&r.record) && !inserted.contains(&(r.record as i64)))
             .collect();
         for (record, rejection) in judge_missed(&mut savepoint, context, &missed).await? {
             rejects.push((record, rejection));
-            excluded.push(record as i64);
-            excluded_set.insert(record);
+            excluded.insert(record);
         }
         let plan = plan_batch(batch, rejects.clone(), budget);
         if inserted.iter().all(|&record| (record as u64) < plan.accept_below) {

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use super::{RunContext, owners};
 use crate::domain::Rejection;
 use crate::store::StoreError;
-use crate::store::batch::{CustomerRow, RowKeys, classify_duplicates};
+use crate::store::batch::{CustomerRow, judge_customer_rows};
 use crate::store::postgres::reserve_external_ids;
 
 pub(super) async fn judge_customers(
@@ -29,19 +29,7 @@ pub(super) async fn judge_customers(
         &rows.iter().filter_map(|r| r.external_id.as_deref()).collect::<Vec<_>>(),
     )
     .await?;
-    let keys: Vec<RowKeys<'_>> = rows
-        .iter()
-        .zip(&customer_keys)
-        .map(|(r, key)| RowKeys {
-            record: r.record,
-            keys: [Some(key.as_str()), r.external_id.as_deref()],
-        })
-        .collect();
-    Ok(classify_duplicates(
-        &keys,
-        [&customers, &external_ids],
-        ["customer_id", "external_id"],
-    ))
+    Ok(judge_customer_rows(rows, &customer_keys, &customers, &external_ids))
 }
 
 /// Inserts customers with their external IDs (given first, then generated,

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::RunContext;
 use crate::domain::Rejection;
-use crate::store::StoreError;
 use crate::store::batch::{CardExternalId, ExternalIdRow, judge_external_id_rows};
+use crate::store::{StoreError, decode};
 
 pub(super) async fn judge_external_ids(
     connection: &mut PgConnection,
@@ -26,16 +26,8 @@ pub(super) async fn judge_external_ids(
     .bind(&numbers)
     .fetch_all(&mut *connection)
     .await?;
-    let mut cards = HashMap::with_capacity(found.len());
-    for row in &found {
-        cards.insert(
-            row.try_get::<String, _>("card_number")?,
-            CardExternalId {
-                external_id: row.try_get("external_id")?,
-                external_id_run_id: row.try_get("external_id_run_id")?,
-            },
-        );
-    }
+    let cards: HashMap<String, CardExternalId> =
+        found.iter().map(decode::card_external_id).collect::<Result<_, _>>()?;
     let external_ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
     let holders = sqlx::query(
         "SELECT external_id, card_number, external_id_run_id FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
@@ -44,13 +36,10 @@ pub(super) async fn judge_external_ids(
     .bind(&external_ids)
     .fetch_all(&mut *connection)
     .await?;
-    let mut held_by: HashMap<String, (String, Option<i64>)> = HashMap::with_capacity(holders.len());
-    for row in &holders {
-        held_by.insert(
-            row.try_get("external_id")?,
-            (row.try_get("card_number")?, row.try_get("external_id_run_id")?),
-        );
-    }
+    let held_by: HashMap<String, (String, Option<i64>)> = holders
+        .iter()
+        .map(decode::external_id_holder)
+        .collect::<Result<_, _>>()?;
     Ok(judge_external_id_rows(
         rows,
         &cards,

@@ -6,7 +6,7 @@ use sqlx::SqliteConnection;
 use super::{RunContext, owners};
 use crate::domain::Rejection;
 use crate::store::StoreError;
-use crate::store::batch::{CustomerRow, RowKeys, classify_duplicates};
+use crate::store::batch::{CustomerRow, judge_customer_rows};
 use crate::store::sqlite::json_rows::{JsonRows, json_strings};
 use crate::store::sqlite::sequences::reserve_external_ids;
 
@@ -31,19 +31,7 @@ pub(super) async fn judge_customers(
         json_strings(rows.iter().filter_map(|r| r.external_id.as_deref())),
     )
     .await?;
-    let keys: Vec<RowKeys<'_>> = rows
-        .iter()
-        .zip(&customer_keys)
-        .map(|(r, key)| RowKeys {
-            record: r.record,
-            keys: [Some(key.as_str()), r.external_id.as_deref()],
-        })
-        .collect();
-    Ok(classify_duplicates(
-        &keys,
-        [&customers, &external_ids],
-        ["customer_id", "external_id"],
-    ))
+    Ok(judge_customer_rows(rows, &customer_keys, &customers, &external_ids))
 }
 
 pub(super) async fn insert_customers(

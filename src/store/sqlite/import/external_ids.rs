@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::RunContext;
 use crate::domain::Rejection;
-use crate::store::StoreError;
 use crate::store::batch::{CardExternalId, ExternalIdRow, judge_external_id_rows};
 use crate::store::sqlite::json_rows::{JsonRows, json_strings};
+use crate::store::{StoreError, decode};
 
 pub(super) async fn judge_external_ids(
     connection: &mut SqliteConnection,
@@ -23,16 +23,8 @@ pub(super) async fn judge_external_ids(
     .bind(json_strings(rows.iter().map(|r| r.card_number.as_str())))
     .fetch_all(&mut *connection)
     .await?;
-    let mut cards = HashMap::with_capacity(found.len());
-    for row in &found {
-        cards.insert(
-            row.try_get::<String, _>("card_number")?,
-            CardExternalId {
-                external_id: row.try_get("external_id")?,
-                external_id_run_id: row.try_get("external_id_run_id")?,
-            },
-        );
-    }
+    let cards: HashMap<String, CardExternalId> =
+        found.iter().map(decode::card_external_id).collect::<Result<_, _>>()?;
     let holders = sqlx::query(
         "SELECT external_id, card_number, external_id_run_id FROM cards WHERE org_id = ? \
          AND external_id IN (SELECT value FROM json_each(?))",
@@ -41,13 +33,10 @@ pub(super) async fn judge_external_ids(
     .bind(json_strings(rows.iter().map(|r| r.external_id.as_str())))
     .fetch_all(&mut *connection)
     .await?;
-    let mut held_by: HashMap<String, (String, Option<i64>)> = HashMap::with_capacity(holders.len());
-    for row in &holders {
-        held_by.insert(
-            row.try_get("external_id")?,
-            (row.try_get("card_number")?, row.try_get("external_id_run_id")?),
-        );
-    }
+    let held_by: HashMap<String, (String, Option<i64>)> = holders
+        .iter()
+        .map(decode::external_id_holder)
+        .collect::<Result<_, _>>()?;
     Ok(judge_external_id_rows(
         rows,
         &cards,
