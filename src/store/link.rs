@@ -6,7 +6,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 
 pub(crate) enum Link<DB: Database> {
-    /// A real run: one transaction per batch on this connection.
+    /// A real run: its write transactions, one or more whole batches each, on this connection.
     Connection(PoolConnection<DB>),
     /// A dry run: one transaction for everything, rolled back when the session closes.
     DryRun(Transaction<'static, DB>),
