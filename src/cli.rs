@@ -82,9 +82,10 @@ pub struct ImportArgs {
     /// Print the summary as JSON on stdout (otherwise as text).
     #[arg(long)]
     pub json: bool,
-    /// Records per transaction.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub batch_size: u32,
+    /// Records per transaction. Without it, records go in batches of 10,000,
+    /// and on SQLite consecutive batches share a commit for up to a second.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: Option<u32>,
     /// Stop with exit 3 at the reject after the first N.
     #[arg(long)]
     pub max_rejects: Option<u64>,

@@ -324,7 +324,44 @@ fn optimistic_and_prechecked_writes_give_the_same_verdicts(backend: Backend) {
     assert!(!reports[0].contains(",5,DUPLICATE_IN_FILE"), "{}", reports[0]);
 }
 
+fn a_record_rejected_for_a_database_key_holds_none_of_its_keys(backend: Backend) {
+    // Record 1 of the second file meets an external ID the database holds;
+    // record 2 repeats its card number, which record 1 therefore never held:
+    // record 2 goes in, on the optimistic path and the prechecked one alike.
+    for extra in [&[][..], &["--max-rejects", "1000"][..]] {
+        let ws = backend.workspace();
+        ws.import_setup();
+        ws.write(
+            "first.csv",
+            "card_number,series_code,external_id\n6001000000000018,LUHN1,CX00000001\n",
+        );
+        assert_eq!(ws.import(&["cards", "first.csv"]).0, 0);
+        ws.write(
+            "second.csv",
+            "card_number,series_code,external_id\n\
+             6001000000000026,LUHN1,CX00000001\n\
+             6001000000000026,LUHN1,CX00000002\n",
+        );
+        let mut args = vec!["cards", "second.csv"];
+        args.extend_from_slice(extra);
+        let (code, summary) = ws.import(&args);
+        assert_eq!(code, 0);
+        assert_eq!(
+            (summary["inserted"].as_u64(), summary["rejected"].as_u64()),
+            (Some(1), Some(1)),
+            "{extra:?}: {summary}"
+        );
+        let report = std::fs::read_to_string(ws.path("second.csv.rejects.csv")).unwrap();
+        assert!(report.contains(",1,DUPLICATE_IN_DATABASE,external_id,"), "{report}");
+        assert_eq!(
+            ws.query_i64("SELECT count(*) FROM cards WHERE external_id = 'CX00000002'"),
+            Some(1)
+        );
+    }
+}
+
 on_both_backends!(
+    a_record_rejected_for_a_database_key_holds_none_of_its_keys,
     every_reason_in_csv,
     every_reason_in_json_lines,
     report_cells_never_start_a_formula,

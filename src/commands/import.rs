@@ -17,7 +17,7 @@ pub(super) async fn run(context: &Context<'_>, command: ImportCommand, quiet: bo
         input: args.file.clone(),
         format: args.format,
         reject_report: args.reject_report.clone(),
-        batch_size: args.batch_size as usize,
+        batch_size: args.batch_size.map(|size| size as usize),
         max_rejects: args.max_rejects,
         dry_run: args.dry_run,
         overwrite_external_ids: overwrite,

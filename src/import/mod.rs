@@ -39,6 +39,9 @@ use validate::{ValidationContext, validate_batch};
 /// Batches in flight between stages: enough to overlap reading, validating and writing.
 const CHANNEL_BATCHES: usize = 1;
 
+/// Records per batch when `--batch-size` is not given.
+pub const DEFAULT_BATCH_SIZE: usize = 10_000;
+
 /// Settings of one import, validated from the command line.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -47,7 +50,9 @@ pub struct ImportOptions {
     pub input: String,
     pub format: Option<Format>,
     pub reject_report: Option<PathBuf>,
-    pub batch_size: usize,
+    /// Records per transaction, when the user chose it; otherwise
+    /// [`DEFAULT_BATCH_SIZE`], and the store may commit batches together.
+    pub batch_size: Option<usize>,
     pub max_rejects: Option<u64>,
     pub dry_run: bool,
     pub overwrite_external_ids: bool,
@@ -95,6 +100,7 @@ pub async fn run_import(
         input_name: input.name.clone(),
         input_hash: input.hash.clone(),
         dry_run: options.dry_run,
+        group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
         external_id_generation,
     };
@@ -181,7 +187,8 @@ async fn run_batches(
 ) -> Result<(u64, RunStatus, Vec<String>), CommandError> {
     let (batch_sender, mut batch_receiver) = mpsc::channel::<io::Result<RecordBatch>>(CHANNEL_BATCHES);
     let (valid_sender, mut valid_receiver) = mpsc::channel::<io::Result<ValidBatch>>(CHANNEL_BATCHES);
-    let (batch_size, skip_through) = (options.batch_size, before.records_committed);
+    let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    let skip_through = before.records_committed;
     let reader = std::thread::spawn(move || read_batches(source, batch_size, skip_through, batch_sender));
     let validator = tokio::spawn(async move {
         while let Some(batch) = batch_receiver.recv().await {

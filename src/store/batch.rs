@@ -153,6 +153,9 @@ pub struct ImportStart {
     pub input_name: String,
     pub input_hash: String,
     pub dry_run: bool,
+    /// Consecutive batches may share a transaction (`--batch-size` not
+    /// given); otherwise each batch is committed on its own.
+    pub group_commits: bool,
     /// `import external-ids --overwrite`.
     pub overwrite_external_ids: bool,
     /// The org's external-ID format and counter floor, for customers without one.

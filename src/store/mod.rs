@@ -251,6 +251,11 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+/// True when `error` is a unique-key violation (on either backend).
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
 /// A fresh secret key for a series or the org's external-ID sequence.
 fn new_secret() -> Result<PermutationKey, StoreError> {
     PermutationKey::generate().map_err(|e| StoreError::Random(e.to_string()))

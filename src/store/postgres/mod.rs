@@ -15,7 +15,7 @@ use sqlx::{Connection, Postgres, Row, Transaction};
 use super::sequences::FreeIds;
 use super::{
     CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
-    Store, StoreError, card_created_payload, decode, new_secret, now, redact,
+    Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret, now, redact,
 };
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, PermutationKey};
@@ -68,7 +68,9 @@ impl PgStore {
 /// The unique constraint a statement broke, if that is what failed.
 fn violated_constraint(error: &sqlx::Error) -> Option<String> {
     match error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.constraint().unwrap_or_default().to_string()),
+        sqlx::Error::Database(db) if is_unique_violation(error) => {
+            Some(db.constraint().unwrap_or_default().to_string())
+        }
         _ => None,
     }
 }

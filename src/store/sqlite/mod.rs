@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
-    Store, StoreError, card_created_payload, decode, new_secret, now, redact,
+    Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret, now, redact,
 };
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::NumberFormat;
@@ -65,11 +65,6 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
-}
-
-/// True when `error` is a UNIQUE constraint failure.
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_number, c.external_id, c.customer_id, \

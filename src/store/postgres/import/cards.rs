@@ -1,21 +1,18 @@
-//! Writing a batch of cards: duplicates within the batch are judged in
-//! memory; the rest is copied into the session's staging table and inserted
-//! with one `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING` that
-//! also writes each new card's event. A staged row that did not go in met a
-//! key the database already holds (committed by anyone, this run included):
-//! its owner is looked up and it becomes a duplicate reject.
+//! Writing a batch of cards: the rows to insert are copied into the
+//! session's staging table and inserted with one `INSERT ... SELECT` that
+//! also writes each new card's event from its `RETURNING` rows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::{Connection, PgConnection};
 
 use super::{RunContext, copy_in, owners};
-use crate::domain::Rejection;
-use crate::store::StoreError;
 use crate::store::batch::{
-    BatchPlan, CARD_KEY_FIELDS, CardRow, RowKeys, ValidBatch, classify_duplicates, database_rejects, plan_batch,
+    BatchPlan, CARD_KEY_FIELDS, CardRow, RowKeys, ValidBatch, accepted, classify_duplicates, database_rejects,
+    plan_batch,
 };
 use crate::store::postgres::copy::CopyRows;
+use crate::store::{StoreError, is_unique_violation};
 
 /// Creates the session's staging table (a temporary table lives as long as its connection).
 pub(super) async fn create_staging(connection: &mut PgConnection) -> Result<(), StoreError> {
@@ -31,30 +28,33 @@ pub(super) async fn create_staging(connection: &mut PgConnection) -> Result<(), 
     Ok(())
 }
 
-/// Inserts the staged rows below record `below` that are not `excluded`, in
-/// record order, skipping any whose card number or external ID is taken, with
-/// one `card_created` event each (in card id order). Returns the records inserted.
+/// Inserts every staged row, in record order, with one `card_created` event
+/// each (in card id order); returns how many went in. A plain insert, not
+/// `ON CONFLICT DO NOTHING`: the speculative insertion that needs costs about
+/// half of the statement, and a taken key is rare, so it is met as a unique
+/// violation and the batch judged against the database instead.
 const INSERT_STAGED: &str = "WITH inserted AS (\
      INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, status_reason, customer_id, \
      extended_fields, custom_fields, mapped_entity, import_record, run_id, external_id_run_id, created_at) \
      SELECT $1, series_id, card_number, external_id, status_label, status_reason, customer_id, \
      extended_fields, custom_fields, mapped_entity, record, $2, CASE WHEN external_id IS NULL THEN NULL ELSE $2 END, \
-     $3::timestamptz FROM cardbatch_stage_cards WHERE record < $4 AND record <> ALL($5::bigint[]) ORDER BY record \
-     ON CONFLICT DO NOTHING \
+     $3::timestamptz FROM cardbatch_stage_cards ORDER BY record \
      RETURNING id, org_id, run_id, series_id, card_number, external_id, status_label, status_reason, customer_id, \
-     import_record, created_at), \
+     created_at), \
      events AS (INSERT INTO events (org_id, run_id, kind, payload, created_at) \
      SELECT org_id, run_id, 'card_created', json_build_object('card_id', id, 'series_id', series_id, \
      'card_number', card_number, 'external_id', external_id, 'status_label', status_label, \
      'status_reason', status_reason, 'customer_id', customer_id), created_at FROM inserted ORDER BY id) \
-     SELECT import_record FROM inserted";
+     SELECT count(*) FROM inserted";
 
 /// Writes a batch of cards and returns its plan and how many went in.
 ///
-/// With a reject budget, a cut can fall inside the batch after rows past it
-/// went in: the batch's savepoint is rolled back and the rows before the cut
-/// inserted again, until no inserted row lies past the cut. (A concurrent
-/// writer can only add rejects, so the cut only moves earlier.)
+/// Optimistically first, as on SQLite: duplicates within the batch are judged
+/// in memory and the rest inserted inside a savepoint; if no row met a key
+/// the database holds, every verdict is final. If one did (or a reject budget
+/// needs the verdicts before writing), the savepoint is rolled back and the
+/// batch judged against the database first: a record rejected for a key in
+/// the database then holds none of its keys for the records after it.
 pub(super) async fn write_cards(
     connection: &mut PgConnection,
     context: &RunContext<'_>,
@@ -63,49 +63,71 @@ pub(super) async fn write_cards(
     budget: Option<u64>,
 ) -> Result<(BatchPlan, u64), StoreError> {
     let keys: Vec<RowKeys<'_>> = rows.iter().map(CardRow::keys).collect();
-    let nothing_stored = HashMap::new();
-    let in_batch = classify_duplicates(&keys, [&nothing_stored, &nothing_stored], CARD_KEY_FIELDS);
-    let staged: Vec<&CardRow> = rows
-        .iter()
-        .zip(&in_batch)
-        .filter(|(_, verdict)| verdict.is_none())
-        .map(|(row, _)| row)
-        .collect();
-    stage(connection, &staged).await?;
-
-    let mut rejects = database_rejects(rows.iter().map(|r| r.record), &in_batch);
-    // Records known not to go in (keys held in the database), skipped by the insert.
-    let mut excluded: HashSet<u64> = HashSet::new();
-    let mut below = batch.last_record() + 1;
-    loop {
-        let mut savepoint = Connection::begin(&mut *connection).await?;
-        let inserted: HashSet<i64> = sqlx::query_scalar(INSERT_STAGED)
-            .bind(context.org_id)
-            .bind(context.run_id)
-            .bind(&context.created_at)
-            .bind(below as i64)
-            .bind(excluded.iter().map(|&record| record as i64).collect::<Vec<_>>())
-            .fetch_all(&mut *savepoint)
-            .await?
-            .into_iter()
-            .collect();
-        let missed: Vec<&CardRow> = staged
+    if budget.is_none() {
+        let nothing_stored = HashMap::new();
+        let in_batch = classify_duplicates(&keys, [&nothing_stored, &nothing_stored], CARD_KEY_FIELDS);
+        let sent: Vec<&CardRow> = rows
             .iter()
-            .copied()
-            .filter(|r| r.record < below && !excluded.contains(&r.record) && !inserted.contains(&(r.record as i64)))
+            .zip(&in_batch)
+            .filter(|(_, verdict)| verdict.is_none())
+            .map(|(row, _)| row)
             .collect();
-        for (record, rejection) in judge_missed(&mut savepoint, context, &missed).await? {
-            rejects.push((record, rejection));
-            excluded.insert(record);
+        let mut savepoint = Connection::begin(&mut *connection).await?;
+        match insert_cards(&mut savepoint, context, &sent).await {
+            Ok(inserted) => {
+                savepoint.commit().await?;
+                let plan = plan_batch(batch, database_rejects(rows.iter().map(|r| r.record), &in_batch), None);
+                return Ok((plan, inserted));
+            }
+            Err(StoreError::Database(error)) if is_unique_violation(&error) => savepoint.rollback().await?,
+            Err(error) => return Err(error),
         }
-        let plan = plan_batch(batch, rejects.clone(), budget);
-        if inserted.iter().all(|&record| (record as u64) < plan.accept_below) {
-            savepoint.commit().await?;
-            return Ok((plan, inserted.len() as u64));
-        }
-        savepoint.rollback().await?;
-        below = plan.accept_below;
     }
+    let numbers: Vec<&str> = rows.iter().map(|r| r.card_number.as_str()).collect();
+    let external_ids: Vec<&str> = rows.iter().filter_map(|r| r.external_id.as_deref()).collect();
+    let number_owners = owners(
+        connection,
+        context,
+        "SELECT card_number, run_id FROM cards WHERE org_id = $1 AND card_number = ANY($2)",
+        &numbers,
+    )
+    .await?;
+    let external_id_owners = owners(
+        connection,
+        context,
+        "SELECT external_id, run_id FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
+        &external_ids,
+    )
+    .await?;
+    let verdicts = classify_duplicates(&keys, [&number_owners, &external_id_owners], CARD_KEY_FIELDS);
+    let plan = plan_batch(
+        batch,
+        database_rejects(rows.iter().map(|r| r.record), &verdicts),
+        budget,
+    );
+    // A key committed by another writer since the lookup fails this insert
+    // with a unique violation, and the session judges the batch again.
+    let inserted = insert_cards(connection, context, &accepted(rows, &verdicts, &plan, |r| r.record)).await?;
+    Ok((plan, inserted))
+}
+
+/// Stages `rows` and inserts them, with their events; returns how many went in.
+async fn insert_cards(
+    connection: &mut PgConnection,
+    context: &RunContext<'_>,
+    rows: &[&CardRow],
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    stage(connection, rows).await?;
+    let inserted: i64 = sqlx::query_scalar(INSERT_STAGED)
+        .bind(context.org_id)
+        .bind(context.run_id)
+        .bind(&context.created_at)
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(inserted as u64)
 }
 
 /// Copies the rows into the (emptied) staging table.
@@ -135,47 +157,4 @@ async fn stage(connection: &mut PgConnection, rows: &[&CardRow]) -> Result<(), S
     )
     .await?;
     Ok(())
-}
-
-/// The verdicts for staged rows the insert skipped: each met a key that a
-/// committed row holds, this run's (a duplicate in the file) or another's.
-async fn judge_missed(
-    connection: &mut PgConnection,
-    context: &RunContext<'_>,
-    missed: &[&CardRow],
-) -> Result<Vec<(u64, Rejection)>, StoreError> {
-    if missed.is_empty() {
-        return Ok(Vec::new());
-    }
-    let numbers: Vec<&str> = missed.iter().map(|r| r.card_number.as_str()).collect();
-    let external_ids: Vec<&str> = missed.iter().filter_map(|r| r.external_id.as_deref()).collect();
-    let number_owners = owners(
-        connection,
-        context,
-        "SELECT card_number, run_id FROM cards WHERE org_id = $1 AND card_number = ANY($2)",
-        &numbers,
-    )
-    .await?;
-    let external_id_owners = owners(
-        connection,
-        context,
-        "SELECT external_id, run_id FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
-        &external_ids,
-    )
-    .await?;
-    let keys: Vec<RowKeys<'_>> = missed.iter().map(|row| row.keys()).collect();
-    let verdicts = classify_duplicates(&keys, [&number_owners, &external_id_owners], CARD_KEY_FIELDS);
-    missed
-        .iter()
-        .zip(verdicts)
-        .map(|(row, verdict)| {
-            // ON CONFLICT DO NOTHING skips a row only for a committed (or our own) holder of its key.
-            verdict.map(|rejection| (row.record, rejection)).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "card {:?} was neither inserted nor found in the database",
-                    row.card_number
-                ))
-            })
-        })
-        .collect()
 }

@@ -1,7 +1,8 @@
 //! The SQLite import session. Batches are written in `BEGIN IMMEDIATE`
 //! transactions, each holding whole batches with their rows, events, rejects
-//! and the run's checkpoint; consecutive batches share a transaction until it
-//! has been open for [`COMMIT_INTERVAL`] (a dry run: all batches in one
+//! and the run's checkpoint; unless the user chose `--batch-size`, consecutive
+//! batches share a transaction until it has been open for [`COMMIT_INTERVAL`]
+//! (a dry run: all batches in one
 //! transaction, rolled back at the end). Under the write lock, a batch first
 //! looks up which of its keys the database already holds, judges duplicates
 //! in record order, then writes with one statement each over `json_each(?)`.
@@ -149,7 +150,12 @@ impl ImportSession for SqliteImportSession {
                 }
             }
         };
-        if self.open_since.is_some_and(|since| since.elapsed() >= COMMIT_INTERVAL) {
+        let interval = if self.start.group_commits {
+            COMMIT_INTERVAL
+        } else {
+            Duration::ZERO
+        };
+        if self.open_since.is_some_and(|since| since.elapsed() >= interval) {
             self.commit().await?;
         }
         self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
