@@ -5,6 +5,7 @@
     python3 benches/compare.py import-sqlite [--rounds N] [--rows N]
     python3 benches/compare.py import-postgres [--rounds N] [--rows N]
     python3 benches/compare.py memory [--rows N]
+    python3 benches/compare.py sqlite-floor [--rounds N] [--rows N]
 
 generate: `cardbatch cards generate --count 100000` on a RANDOM_LUHN series
 (numbers computed, stored in SQLite with their unique keys, a run row and an
@@ -27,6 +28,14 @@ started by scripts/pg-cluster.sh with its default (durable) settings and a
 server's memory is the same for both and not counted.
 
 memory: the peak RSS of one `cardbatch import cards` of a large file.
+
+sqlite-floor: what SQLite itself needs to store what an import stores, with
+no cardbatch code involved: the sqlite3 shell loads the clean file into a
+temporary table, then, timed, inserts every row into cardbatch's own `cards`
+table (migrations/sqlite) and one `card_created` event per card into
+`events`, in one transaction, with cardbatch's pragmas. Alternating with
+`sqlite3 .import` as in import-sqlite. No importer that writes these tables
+on SQLite can be faster than this floor.
 
 The release binary is built first; all files go to a temporary directory.
 """
@@ -217,6 +226,54 @@ def compare_import_postgres(rounds, rows):
         shutil.rmtree(work, ignore_errors=True)
 
 
+FLOOR_SCRIPT = """PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768;
+CREATE TEMP TABLE staged (card_number TEXT, series_code TEXT, status_label TEXT, external_id TEXT, customer_id TEXT);
+.import --csv --skip 1 {clean} staged
+.timer on
+BEGIN;
+INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, customer_id, run_id, import_record,
+  external_id_run_id, created_at)
+  SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
+  1, rowid, 1, '2026-01-01T00:00:00.000Z' FROM temp.staged;
+INSERT INTO events (org_id, run_id, kind, payload, created_at)
+  SELECT org_id, run_id, 'card_created', json_object('card_id', id, 'series_id', series_id, 'card_number', card_number,
+  'external_id', external_id, 'status_label', status_label, 'status_reason', status_reason,
+  'customer_id', customer_id), created_at FROM cards ORDER BY id;
+COMMIT;
+"""
+
+
+def sqlite_floor(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-floor-")
+    try:
+        clean = os.path.join(work, "clean.csv")
+        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
+        with open(os.path.join(ROOT, "migrations", "sqlite", "0001_schema.sql")) as f:
+            schema = f.read()
+        floor, peer = [], []
+        for n in range(rounds):
+            db = os.path.join(work, f"floor{n}.db")
+            subprocess.run(["sqlite3", db], input=schema, text=True, check=True)
+            out = subprocess.run(["sqlite3", db], input=FLOOR_SCRIPT.format(clean=clean), text=True, check=True,
+                                 stdout=subprocess.PIPE).stdout
+            # One "Run Time: real S ..." line per statement after .timer on.
+            floor.append(sum(float(line.split()[3]) for line in out.splitlines() if line.startswith("Run Time:")))
+            for path in [db, db + "-wal", db + "-shm"]:
+                if os.path.exists(path):
+                    os.remove(path)
+            peer_db = os.path.join(work, f"peer{n}.db")
+            subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
+            peer.append(timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)[0])
+            os.remove(peer_db)
+        floor_median, peer_median = statistics.median(floor), statistics.median(peer)
+        print(f"\nSQLite's own floor for an import's writes ({rows} cards and events, one transaction)")
+        print(f"  floor      median {floor_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in floor)})")
+        print(f"  sqlite3    median {peer_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in peer)})")
+        print(f"  best ratio any importer of these tables can reach: sqlite3 / floor = {peer_median / floor_median:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def measure_memory(rows):
     work = tempfile.mkdtemp(prefix="cardbatch-memory-")
     try:
@@ -230,7 +287,7 @@ def measure_memory(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory"])
+    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory", "sqlite-floor"])
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None)
     args = parser.parse_args()
@@ -241,6 +298,8 @@ def main():
         compare_import_sqlite(args.rounds or 3, args.rows or 1_000_000)
     elif args.comparison == "import-postgres":
         compare_import_postgres(args.rounds or 3, args.rows or 1_000_000)
+    elif args.comparison == "sqlite-floor":
+        sqlite_floor(args.rounds or 3, args.rows or 1_000_000)
     else:
         measure_memory(args.rows or 3_000_000)
 
