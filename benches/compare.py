@@ -6,6 +6,7 @@
     python3 benches/compare.py import-postgres [--rounds N] [--rows N]
     python3 benches/compare.py memory [--rows N]
     python3 benches/compare.py sqlite-floor [--rounds N] [--rows N]
+    python3 benches/compare.py postgres-floor [--rounds N] [--rows N]
 
 generate: `cardbatch cards generate --count 100000` on a RANDOM_LUHN series
 (numbers computed, stored in SQLite with their unique keys, a run row and an
@@ -37,10 +38,16 @@ table (migrations/sqlite) and one `card_created` event per card into
 `sqlite3 .import` as in import-sqlite. No importer that writes these tables
 on SQLite can be faster than this floor.
 
+postgres-floor: the same for PostgreSQL: psql loads the clean file into a
+temporary table, then, timed, one INSERT ... SELECT into cardbatch's `cards`
+(migrations/postgres) and one of the events, in one transaction, on the same
+kind of throwaway cluster as import-postgres; alternating with `psql \\copy`.
+
 The release binary is built first; all files go to a temporary directory.
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -199,9 +206,11 @@ def compare_import_sqlite(rounds, rows):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def compare_import_postgres(rounds, rows):
-    work = tempfile.mkdtemp(prefix="cardbatch-compare-pg-")
-    # A directory of its own: under root the server runs as `postgres`, which cannot enter `work`.
+@contextlib.contextmanager
+def throwaway_cluster():
+    """Starts a PostgreSQL cluster (durable defaults, 256 MiB shared_buffers) and yields a function
+    that creates a fresh database in it and returns its URL; stops and deletes the cluster after."""
+    # A directory of its own: under root the server runs as `postgres`, which cannot enter a work directory.
     cluster = tempfile.mkdtemp(prefix="cardbatch-pg-")
     try:
         server = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", cluster,
@@ -213,16 +222,74 @@ def compare_import_postgres(rounds, rows):
             subprocess.run(["psql", "-q", server, "-c", f"CREATE DATABASE {name}"], check=True)
             return f"{base}/{name}"
 
-        def load_peer(n, clean):
-            peer_url = fresh_database(f"peer{n}")
-            subprocess.run(["psql", "-q", peer_url, "-c", PEER_TABLE], check=True)
-            return timed(["psql", "-q", peer_url, "-c", f"\\copy cards FROM '{clean}' WITH (FORMAT csv, HEADER true)"], work)
-
-        compare_imports(work, rows, rounds, fresh_database, load_peer,
-                        f"import cards, {rows} clean rows, PostgreSQL, vs psql \\copy of the same file", "psql \\copy")
+        yield fresh_database
     finally:
         subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", cluster])
         shutil.rmtree(cluster, ignore_errors=True)
+
+
+def load_with_psql_copy(url, clean, work):
+    """The PostgreSQL peer: `psql \\copy` of the clean file into the plain two-key table; (seconds, MiB)."""
+    subprocess.run(["psql", "-q", url, "-c", PEER_TABLE], check=True)
+    return timed(["psql", "-q", url, "-c", f"\\copy cards FROM '{clean}' WITH (FORMAT csv, HEADER true)"], work)
+
+
+def compare_import_postgres(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-compare-pg-")
+    try:
+        with throwaway_cluster() as fresh_database:
+            compare_imports(work, rows, rounds, fresh_database,
+                            lambda n, clean: load_with_psql_copy(fresh_database(f"peer{n}"), clean, work),
+                            f"import cards, {rows} clean rows, PostgreSQL, vs psql \\copy of the same file",
+                            "psql \\copy")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report_floor(title, floor, peer, peer_name):
+    floor_median, peer_median = statistics.median(floor), statistics.median(peer)
+    print(f"\n{title}")
+    print(f"  floor      median {floor_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in floor)})")
+    print(f"  {peer_name:<10} median {peer_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in peer)})")
+    print(f"  best ratio any importer of these tables can reach: {peer_name} / floor = {peer_median / floor_median:.2f}")
+
+
+POSTGRES_FLOOR_SCRIPT = """CREATE TEMPORARY TABLE staged (card_number text, series_code text, status_label text,
+  external_id text, customer_id bigint);
+\\copy staged FROM '{clean}' WITH (FORMAT csv, HEADER true)
+\\timing on
+BEGIN;
+INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, customer_id, run_id, import_record,
+  external_id_run_id, created_at)
+  SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
+  1, customer_id, 1, now() FROM staged;
+INSERT INTO events (org_id, run_id, kind, payload, created_at)
+  SELECT org_id, run_id, 'card_created', json_build_object('card_id', id, 'series_id', series_id,
+  'card_number', card_number, 'external_id', external_id, 'status_label', status_label,
+  'status_reason', status_reason, 'customer_id', customer_id), created_at FROM cards ORDER BY id;
+COMMIT;
+"""
+
+
+def postgres_floor(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-floor-pg-")
+    try:
+        clean = os.path.join(work, "clean.csv")
+        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
+        schema = os.path.join(ROOT, "migrations", "postgres", "0001_schema.sql")
+        floor, peer = [], []
+        with throwaway_cluster() as fresh_database:
+            for n in range(rounds):
+                url = fresh_database(f"floor{n}")
+                subprocess.run(["psql", "-q", url, "-f", schema], check=True, stdout=subprocess.DEVNULL)
+                out = subprocess.run(["psql", "-q", url], input=POSTGRES_FLOOR_SCRIPT.format(clean=clean), text=True,
+                                     check=True, stdout=subprocess.PIPE).stdout
+                # One "Time: N ms" line per statement after \timing on.
+                floor.append(sum(float(line.split()[1]) for line in out.splitlines() if line.startswith("Time:")) / 1000)
+                peer.append(load_with_psql_copy(fresh_database(f"peer{n}"), clean, work)[0])
+        report_floor(f"PostgreSQL's own floor for an import's writes ({rows} cards and events, one transaction)",
+                     floor, peer, "psql \\copy")
+    finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -265,11 +332,8 @@ def sqlite_floor(rounds, rows):
             subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
             peer.append(timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)[0])
             os.remove(peer_db)
-        floor_median, peer_median = statistics.median(floor), statistics.median(peer)
-        print(f"\nSQLite's own floor for an import's writes ({rows} cards and events, one transaction)")
-        print(f"  floor      median {floor_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in floor)})")
-        print(f"  sqlite3    median {peer_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in peer)})")
-        print(f"  best ratio any importer of these tables can reach: sqlite3 / floor = {peer_median / floor_median:.2f}")
+        report_floor(f"SQLite's own floor for an import's writes ({rows} cards and events, one transaction)",
+                     floor, peer, "sqlite3")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -287,7 +351,8 @@ def measure_memory(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory", "sqlite-floor"])
+    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory", "sqlite-floor",
+                                                      "postgres-floor"])
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None)
     args = parser.parse_args()
@@ -300,6 +365,8 @@ def main():
         compare_import_postgres(args.rounds or 3, args.rows or 1_000_000)
     elif args.comparison == "sqlite-floor":
         sqlite_floor(args.rounds or 3, args.rows or 1_000_000)
+    elif args.comparison == "postgres-floor":
+        postgres_floor(args.rounds or 3, args.rows or 1_000_000)
     else:
         measure_memory(args.rows or 3_000_000)
 
