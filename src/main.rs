@@ -8,6 +8,7 @@ use cardbatch::cli::Cli;
 use cardbatch::error::{CommandError, Exit};
 
 fn main() -> ExitCode {
+    keep_batch_buffers_out_of_the_heap();
     let cli = Cli::parse();
     init_logging(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -23,6 +24,22 @@ fn main() -> ExitCode {
             report(&error);
             error.exit().into()
         }
+    }
+}
+
+/// Makes glibc serve every allocation of 1 MiB or more (a batch's records
+/// and rows) with its own mapping, returned to the kernel when freed. By
+/// default glibc raises that threshold once such a block is freed and then
+/// carves batch buffers out of the heap between SQLite's long-lived cache
+/// pages: a 3M-row import's RSS crept from 94 to 134 MiB. With 1 MiB it
+/// peaks at 120 MiB at the same speed (128 KiB: 117 MiB, but validation
+/// alone runs at half speed, faulting in every mid-sized buffer).
+fn keep_batch_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc tuning parameter; it is called
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
 }
 
