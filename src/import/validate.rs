@@ -14,7 +14,7 @@ use super::reader::RecordBatch;
 use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_format};
 use crate::domain::fields::{check_card_number, check_external_id_charset, check_text_length};
 use crate::domain::{OrgConfig, RejectReason, Rejection, Series};
-use crate::store::{CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
+use crate::store::{CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
 
 /// Everything validation needs to know, loaded once per run.
 #[derive(Debug, Clone)]
@@ -224,12 +224,27 @@ fn validate_card<'a>(
         card_number: card_number.into(),
         external_id: external_id.map(Into::into),
         status_label: status_label.into(),
-        status_reason: status_reason.map(str::to_string),
         customer_id: customer_id?,
-        extended_fields: field(card::EXTENDED_FIELDS).map(str::to_string),
-        custom_fields: field(card::CUSTOM_FIELDS).map(str::to_string),
-        mapped_entity: field(card::MAPPED_ENTITY).map(str::to_string),
+        extras: card_extras([
+            status_reason,
+            field(card::EXTENDED_FIELDS),
+            field(card::CUSTOM_FIELDS),
+            field(card::MAPPED_ENTITY),
+        ]),
     })
+}
+
+/// Status reason, extended fields, custom fields and mapped entity, boxed
+/// only when one of them is given.
+fn card_extras(fields: [Option<&str>; 4]) -> Option<Box<CardExtras>> {
+    let [status_reason, extended_fields, custom_fields, mapped_entity] = fields.map(|f| f.map(str::to_string));
+    let extras = CardExtras {
+        status_reason,
+        extended_fields,
+        custom_fields,
+        mapped_entity,
+    };
+    (extras != CardExtras::default()).then(|| Box::new(extras))
 }
 
 fn validate_external_id<'a>(

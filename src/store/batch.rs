@@ -38,7 +38,9 @@ impl fmt::Display for ImportKind {
 
 /// A card row that passed validation. Short texts (card numbers, external
 /// IDs, labels: up to 24 bytes) are stored inline, so a typical row costs no
-/// allocation of its own.
+/// allocation of its own; the fields most rows leave empty are behind one
+/// box, which keeps the row at 112 bytes (200 with them inline: validation
+/// moves every row once more when it gathers a batch's rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CardRow {
     pub record: u64,
@@ -46,8 +48,15 @@ pub struct CardRow {
     pub card_number: CompactString,
     pub external_id: Option<CompactString>,
     pub status_label: CompactString,
-    pub status_reason: Option<String>,
     pub customer_id: Option<i64>,
+    /// `None` when all of them are empty.
+    pub extras: Option<Box<CardExtras>>,
+}
+
+/// The optional card fields most input rows leave empty.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CardExtras {
+    pub status_reason: Option<String>,
     /// JSON object texts.
     pub extended_fields: Option<String>,
     pub custom_fields: Option<String>,
@@ -58,6 +67,17 @@ pub struct CardRow {
 pub const CARD_KEY_FIELDS: [&str; 2] = ["card_number", "external_id"];
 
 impl CardRow {
+    /// The row's extra fields; all empty when it has none.
+    pub fn extras(&self) -> &CardExtras {
+        static NONE: CardExtras = CardExtras {
+            status_reason: None,
+            extended_fields: None,
+            custom_fields: None,
+            mapped_entity: None,
+        };
+        self.extras.as_deref().unwrap_or(&NONE)
+    }
+
     /// The card's unique keys: card number and external ID.
     pub fn keys(&self) -> RowKeys<'_> {
         RowKeys {
@@ -442,6 +462,16 @@ pub fn plan_batch(batch: &ValidBatch, database_rejects: Vec<(u64, Rejection)>, b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_row_stays_small() {
+        // Validation moves every row once more when it gathers a batch's rows.
+        assert!(
+            std::mem::size_of::<CardRow>() <= 112,
+            "{}",
+            std::mem::size_of::<CardRow>()
+        );
+    }
 
     fn keys(record: u64, a: &'static str, b: Option<&'static str>) -> RowKeys<'static> {
         RowKeys {

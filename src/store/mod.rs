@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use crate::domain::{ConfigKey, NewCard, NewSeries, RejectReason, Series};
 use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
 pub use batch::{
-    BatchOutcome, CardRow, CustomerRow, ExternalIdRow, ImportKind, ImportStart, RejectRow, Rows, RunState, RunStatus,
-    SourceInfo, ValidBatch,
+    BatchOutcome, CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, ImportStart, RejectRow, Rows, RunState,
+    RunStatus, SourceInfo, ValidBatch,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -137,16 +137,17 @@ async fn stage(connection: &mut PgConnection, rows: &[&CardRow]) -> Result<(), S
         .await?;
     let mut copy = CopyRows::with_capacity(rows.len() * 96);
     for row in rows {
+        let extras = row.extras();
         copy.integer(row.record as i64);
         copy.integer(row.series_id);
         copy.text(&row.card_number);
         copy.optional_text(row.external_id.as_deref());
         copy.text(&row.status_label);
-        copy.optional_text(row.status_reason.as_deref());
+        copy.optional_text(extras.status_reason.as_deref());
         copy.optional_integer(row.customer_id);
-        copy.optional_text(row.extended_fields.as_deref());
-        copy.optional_text(row.custom_fields.as_deref());
-        copy.optional_text(row.mapped_entity.as_deref());
+        copy.optional_text(extras.extended_fields.as_deref());
+        copy.optional_text(extras.custom_fields.as_deref());
+        copy.optional_text(extras.mapped_entity.as_deref());
         copy.end_row();
     }
     copy_in(

@@ -91,15 +91,16 @@ async fn insert_cards(
     let mut json = JsonRows::with_capacity(rows.len() * 96);
     for row in rows {
         json.begin_row();
+        let extras = row.extras();
         json.integer(row.series_id);
         json.string(&row.card_number);
         json.optional_string(row.external_id.as_deref());
         json.string(&row.status_label);
-        json.optional_string(row.status_reason.as_deref());
+        json.optional_string(extras.status_reason.as_deref());
         json.optional_integer(row.customer_id);
-        json.optional_json(row.extended_fields.as_deref());
-        json.optional_json(row.custom_fields.as_deref());
-        json.optional_json(row.mapped_entity.as_deref());
+        json.optional_json(extras.extended_fields.as_deref());
+        json.optional_json(extras.custom_fields.as_deref());
+        json.optional_json(extras.mapped_entity.as_deref());
         json.integer(row.record as i64);
         json.end_row();
     }
