@@ -5,7 +5,6 @@
 //! going to the column that comes first. Duplicates are judged later, by the
 //! store, against the database.
 
-use rayon::iter::Either;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -82,17 +81,26 @@ fn judge<'b, T: Send>(
     batch: &'b RecordBatch,
     validate: impl Fn(u64, &dyn Fn(usize) -> Option<&'b str>) -> Result<T, Rejection> + Sync,
 ) -> (Vec<T>, Vec<(u64, Rejection)>) {
-    batch.records.par_iter().enumerate().partition_map(|(index, record)| {
-        let number = batch.first_record + index as u64;
-        let verdict = match &record.fields {
+    // An indexed collect writes each verdict straight into its slot (no
+    // per-thread chunks to join), then one pass splits them.
+    let verdicts: Vec<Result<T, Rejection>> = batch
+        .records
+        .par_iter()
+        .enumerate()
+        .map(|(index, record)| match &record.fields {
             Err(rejection) => Err(rejection.clone()),
-            Ok(fields) => validate(number, &|column| batch.field(fields, column)),
-        };
+            Ok(fields) => validate(batch.first_record + index as u64, &|column| batch.field(fields, column)),
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(verdicts.len());
+    let mut rejects = Vec::new();
+    for (index, verdict) in verdicts.into_iter().enumerate() {
         match verdict {
-            Ok(row) => Either::Left(row),
-            Err(rejection) => Either::Right((number, rejection)),
+            Ok(row) => rows.push(row),
+            Err(rejection) => rejects.push((batch.first_record + index as u64, rejection)),
         }
-    })
+    }
+    (rows, rejects)
 }
 
 fn missing(field: &'static str, message: impl Into<String>) -> Rejection {
