@@ -189,18 +189,21 @@ def compare_imports(work, rows, rounds, database, load_peer, title, peer_name):
     print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
 
 
+def load_with_sqlite_import(n, clean, work):
+    """The SQLite peer: `sqlite3 .import` of the clean file into the plain two-key table in a
+    fresh database file, deleted after; (seconds, MiB)."""
+    peer_db = os.path.join(work, f"peer{n}.db")
+    subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
+    result = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
+    os.remove(peer_db)
+    return result
+
+
 def compare_import_sqlite(rounds, rows):
     work = tempfile.mkdtemp(prefix="cardbatch-compare-")
-
-    def load_peer(n, clean):
-        peer_db = os.path.join(work, f"peer{n}.db")
-        subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
-        result = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
-        os.remove(peer_db)
-        return result
-
     try:
-        compare_imports(work, rows, rounds, lambda name: None, load_peer,
+        compare_imports(work, rows, rounds, lambda name: None,
+                        lambda n, clean: load_with_sqlite_import(n, clean, work),
                         f"import cards, {rows} clean rows, SQLite, vs sqlite3 .import of the same file", "sqlite3")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -254,21 +257,25 @@ def report_floor(title, floor, peer, peer_name):
     print(f"  best ratio any importer of these tables can reach: {peer_name} / floor = {peer_median / floor_median:.2f}")
 
 
-POSTGRES_FLOOR_SCRIPT = """CREATE TEMPORARY TABLE staged (card_number text, series_code text, status_label text,
-  external_id text, customer_id bigint);
-\\copy staged FROM '{clean}' WITH (FORMAT csv, HEADER true)
-\\timing on
-BEGIN;
+# What an import writes, as each floor script times it: every staged row as a card, and one
+# event per card, in one transaction. The placeholders are where the two dialects differ.
+FLOOR_WRITES = """BEGIN;
 INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, customer_id, run_id, import_record,
   external_id_run_id, created_at)
   SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
-  1, customer_id, 1, now() FROM staged;
+  1, {record}, 1, {created_at} FROM {staged};
 INSERT INTO events (org_id, run_id, kind, payload, created_at)
-  SELECT org_id, run_id, 'card_created', json_build_object('card_id', id, 'series_id', series_id,
+  SELECT org_id, run_id, 'card_created', {json_object}('card_id', id, 'series_id', series_id,
   'card_number', card_number, 'external_id', external_id, 'status_label', status_label,
   'status_reason', status_reason, 'customer_id', customer_id), created_at FROM cards ORDER BY id;
 COMMIT;
 """
+
+POSTGRES_FLOOR_SCRIPT = """CREATE TEMPORARY TABLE staged (card_number text, series_code text, status_label text,
+  external_id text, customer_id bigint);
+\\copy staged FROM '{clean}' WITH (FORMAT csv, HEADER true)
+\\timing on
+""" + FLOOR_WRITES.format(record="customer_id", created_at="now()", staged="staged", json_object="json_build_object")
 
 
 def postgres_floor(rounds, rows):
@@ -293,21 +300,12 @@ def postgres_floor(rounds, rows):
         shutil.rmtree(work, ignore_errors=True)
 
 
-FLOOR_SCRIPT = """PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768;
+SQLITE_FLOOR_SCRIPT = """PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768;
 CREATE TEMP TABLE staged (card_number TEXT, series_code TEXT, status_label TEXT, external_id TEXT, customer_id TEXT);
 .import --csv --skip 1 {clean} staged
 .timer on
-BEGIN;
-INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, customer_id, run_id, import_record,
-  external_id_run_id, created_at)
-  SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
-  1, rowid, 1, '2026-01-01T00:00:00.000Z' FROM temp.staged;
-INSERT INTO events (org_id, run_id, kind, payload, created_at)
-  SELECT org_id, run_id, 'card_created', json_object('card_id', id, 'series_id', series_id, 'card_number', card_number,
-  'external_id', external_id, 'status_label', status_label, 'status_reason', status_reason,
-  'customer_id', customer_id), created_at FROM cards ORDER BY id;
-COMMIT;
-"""
+""" + FLOOR_WRITES.format(record="rowid", created_at="'2026-01-01T00:00:00.000Z'", staged="temp.staged",
+                          json_object="json_object")
 
 
 def sqlite_floor(rounds, rows):
@@ -321,17 +319,14 @@ def sqlite_floor(rounds, rows):
         for n in range(rounds):
             db = os.path.join(work, f"floor{n}.db")
             subprocess.run(["sqlite3", db], input=schema, text=True, check=True)
-            out = subprocess.run(["sqlite3", db], input=FLOOR_SCRIPT.format(clean=clean), text=True, check=True,
+            out = subprocess.run(["sqlite3", db], input=SQLITE_FLOOR_SCRIPT.format(clean=clean), text=True, check=True,
                                  stdout=subprocess.PIPE).stdout
             # One "Run Time: real S ..." line per statement after .timer on.
             floor.append(sum(float(line.split()[3]) for line in out.splitlines() if line.startswith("Run Time:")))
             for path in [db, db + "-wal", db + "-shm"]:
                 if os.path.exists(path):
                     os.remove(path)
-            peer_db = os.path.join(work, f"peer{n}.db")
-            subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
-            peer.append(timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)[0])
-            os.remove(peer_db)
+            peer.append(load_with_sqlite_import(n, clean, work)[0])
         report_floor(f"SQLite's own floor for an import's writes ({rows} cards and events, one transaction)",
                      floor, peer, "sqlite3")
     finally:
