@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::fields::{check_card_number, check_text_length};
+use super::fields::{check_card_number, check_free_text};
 use super::reject::{RejectReason, Rejection};
 use super::series::Series;
 use crate::numbers::NumberFault;
@@ -81,9 +81,9 @@ pub fn check_number_format(field: &'static str, number: &str, series: &Series) -
     })
 }
 
-/// Checks the optional status reason's length.
+/// Checks the optional status reason: free text (no control characters, at most 255 characters).
 pub fn check_status_reason(field: &'static str, reason: Option<&str>) -> Result<(), Rejection> {
-    reason.map_or(Ok(()), |reason| check_text_length(field, reason))
+    reason.map_or(Ok(()), |reason| check_free_text(field, reason))
 }
 
 #[cfg(test)]

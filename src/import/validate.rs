@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use super::columns::{card, customer, external_id};
 use super::reader::RecordBatch;
 use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_format};
-use crate::domain::fields::{check_card_number, check_external_id_charset, check_text_length};
+use crate::domain::fields::{check_card_number, check_external_id_charset, check_free_text};
 use crate::domain::{OrgConfig, RejectReason, Rejection, Series};
 use crate::store::{CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
 
@@ -133,21 +133,26 @@ fn parse_integer(field: &'static str, value: Option<&str>) -> Result<Option<i64>
         .transpose()
 }
 
+/// An object field must hold a JSON object, and no string in it may hold a
+/// NUL character (which PostgreSQL cannot store as text).
 fn check_json_object(field: &'static str, value: Option<&str>) -> Result<(), Rejection> {
-    match value {
-        Some(text)
-            if !matches!(
-                serde_json::from_str::<serde_json::Value>(text),
-                Ok(serde_json::Value::Object(_))
-            ) =>
-        {
-            Err(Rejection::new(
-                RejectReason::InvalidCharacters,
-                field,
-                format!("{field} must be a JSON object"),
-            ))
+    let Some(text) = value else { return Ok(()) };
+    let invalid = |message: String| Err(Rejection::new(RejectReason::InvalidCharacters, field, message));
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(object @ serde_json::Value::Object(_)) if holds_nul(&object) => {
+            invalid(format!("{field} contains a NUL character (\\u0000)"))
         }
-        _ => Ok(()),
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => invalid(format!("{field} must be a JSON object")),
+    }
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(key, item)| key.contains('\0') || holds_nul(item)),
+        _ => false,
     }
 }
 
@@ -168,12 +173,15 @@ fn validate_card<'a>(
     let status_reason = field(card::STATUS_REASON);
     let series_id = parse_integer("series_id", series_id_text);
     let customer_id = parse_integer("customer_id", field(card::CUSTOMER_ID));
+    let status_label = field(card::STATUS_LABEL);
     earliest([
         check_card_number("card_number", card_number),
+        series_code.map_or(Ok(()), |code| check_free_text("series_code", code)),
         series_id.as_ref().map(drop).map_err(Clone::clone),
+        status_label.map_or(Ok(()), |label| check_free_text("status_label", label)),
         external_id.map_or(Ok(()), |id| check_external_id_charset("external_id", id)),
         customer_id.as_ref().map(drop).map_err(Clone::clone),
-        status_reason.map_or(Ok(()), |reason| check_text_length("status_reason", reason)),
+        status_reason.map_or(Ok(()), |reason| check_free_text("status_reason", reason)),
         check_json_object("extended_fields", field(card::EXTENDED_FIELDS)),
         check_json_object("custom_fields", field(card::CUSTOM_FIELDS)),
         check_json_object("mapped_entity", field(card::MAPPED_ENTITY)),
@@ -218,7 +226,7 @@ fn validate_card<'a>(
         check_number_format("card_number", card_number, series),
         external_id.map_or(Ok(()), |id| context.org.check_external_id_format("external_id", id)),
     ])?;
-    let status_label = field(card::STATUS_LABEL).unwrap_or(DEFAULT_STATUS_LABEL);
+    let status_label = status_label.unwrap_or(DEFAULT_STATUS_LABEL);
     if context.org.status_labels.resolve(status_label).is_none() {
         return Err(Rejection::new(
             RejectReason::StatusLabelInvalid,
