@@ -9,7 +9,7 @@ use std::io::Cursor;
 
 use cardbatch::domain::{OrgConfig, SeriesRequest};
 use cardbatch::import::input::Format;
-use cardbatch::import::reader::{RecordBatch, open_source};
+use cardbatch::import::reader::{DEFAULT_MAX_RECORD_BYTES, RecordBatch, open_source};
 use cardbatch::import::validate::{ValidationContext, validate_batch};
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
 use cardbatch::store::ImportKind;
@@ -61,7 +61,13 @@ fn input() -> String {
 
 fn validation(c: &mut Criterion) {
     let text = input();
-    let mut source = open_source(Box::new(Cursor::new(text.into_bytes())), ImportKind::Cards, Format::Csv).unwrap();
+    let mut source = open_source(
+        Box::new(Cursor::new(text.into_bytes())),
+        ImportKind::Cards,
+        Format::Csv,
+        DEFAULT_MAX_RECORD_BYTES,
+    )
+    .unwrap();
     let mut batches: Vec<RecordBatch> = Vec::new();
     while let Some(batch) = source.next_batch(BATCH, 0).unwrap() {
         batches.push(batch);

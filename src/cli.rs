@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// Bulk import and batch processing of loyalty-card data.
 #[derive(Debug, Parser)]
-#[command(name = "cardbatch", version, about)]
+#[command(name = "cardbatch", version, about, after_help = crate::error::EXIT_CODES_HELP)]
 pub struct Cli {
     /// Database URL: sqlite://FILE (default, created on first use) or postgres://...
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cardbatch.db", global = true)]
@@ -20,6 +20,11 @@ pub struct Cli {
     /// No progress bar and no informational logging.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// How long to wait for a lock another process holds (SQLite's write
+    /// lock, a PostgreSQL row) before giving up with exit 1.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
+    pub lock_timeout: u64,
 
     #[command(subcommand)]
     pub command: Command,
@@ -89,6 +94,11 @@ pub struct ImportArgs {
     /// Stop with exit 3 at the reject after the first N.
     #[arg(long)]
     pub max_rejects: Option<u64>,
+    /// Longest record read whole; a longer one is rejected as
+    /// MALFORMED_RECORD and its raw text cut (keep the same value when resuming).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::import::reader::DEFAULT_MAX_RECORD_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(64..=1 << 30))]
+    pub max_record_bytes: u64,
     /// Validate everything, database checks included, write the reject report, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -174,6 +184,15 @@ pub struct SeriesCreateArgs {
 pub enum CardsCommand {
     /// Generate up to 100000 cards of a series at once.
     Generate(GenerateArgs),
+    /// Write the cards a run created (a `cards generate` run: its --output file, again).
+    Export {
+        /// The run, as `cards generate` printed it.
+        #[arg(long = "run")]
+        run_id: i64,
+        /// Write the CSV to FILE (whole, once complete) instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Add one card from the API's JSON body (--json FILE, or - for stdin).
     Add {
         #[arg(long)]

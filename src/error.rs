@@ -123,58 +123,112 @@ impl ApiError {
     }
 }
 
-/// How a command ended badly, mapped onto the documented exit codes.
+/// How a command ended badly, mapped onto the documented exit codes. Each
+/// message is complete on its own: it is printed once, as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// A numbered API error; nothing was written (exit 2, or 1 for code 500).
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// Bad usage or configuration, found before anything was written (exit 2).
+    /// Bad usage, configuration, path or input, found before anything was
+    /// written: a person must change something (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// `--max-rejects` was exceeded (exit 3); committed batches stay.
+    /// A runtime failure that a retry may fix: the database unreachable,
+    /// locked or gone away, a disk full (exit 1). What was committed stays.
     #[error("{0}")]
-    TooManyRejects(String),
-    /// Anything else: database down, disk full, ... (exit 1).
-    #[error(transparent)]
-    Fatal(#[from] anyhow::Error),
+    Failed(String),
 }
 
-/// The process exit codes of SPEC section 4.
+/// The signals that stop an import at the next batch boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Completed = 0,
-    Fatal = 1,
-    Usage = 2,
-    TooManyRejects = 3,
+pub enum StopSignal {
+    Interrupt,
+    Terminate,
 }
 
-impl From<Exit> for ExitCode {
-    fn from(exit: Exit) -> Self {
-        ExitCode::from(exit as u8)
-    }
-}
-
-impl CommandError {
-    pub fn exit(&self) -> Exit {
+impl StopSignal {
+    /// The signal's number (SIGINT 2, SIGTERM 15).
+    pub fn number(self) -> u8 {
         match self {
-            CommandError::Api(error) if error.code == ErrorCode::Internal => Exit::Fatal,
-            CommandError::Api(_) | CommandError::Usage(_) => Exit::Usage,
-            CommandError::TooManyRejects(_) => Exit::TooManyRejects,
-            CommandError::Fatal(_) => Exit::Fatal,
+            StopSignal::Interrupt => 2,
+            StopSignal::Terminate => 15,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
         }
     }
 }
 
-impl From<sqlx::Error> for CommandError {
-    fn from(error: sqlx::Error) -> Self {
-        CommandError::Fatal(anyhow::Error::new(error).context("database error"))
+/// The process exit codes: one table, which `--help` and the README show
+/// ([`EXIT_CODES_HELP`]) and every command follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0
+    Completed,
+    /// 1: a runtime failure that a retry may fix.
+    Failed,
+    /// 2: a usage, configuration or input error that needs a person.
+    Usage,
+    /// 3: stopped at `--max-rejects`.
+    TooManyRejects,
+    /// 128 + the signal's number: stopped by a signal at a batch boundary.
+    Interrupted(StopSignal),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Completed => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::TooManyRejects => 3,
+            Exit::Interrupted(signal) => 128 + signal.number(),
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// The exit-code table as `--help` prints it.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0        completed
+  1        a runtime failure that a retry may fix (database unreachable or locked,
+           connection lost, disk full); what was committed stays, and running the
+           same command again resumes
+  2        a usage, configuration or input error that needs a person (bad flag,
+           path, URL or input), found before anything is written
+  3        an import stopped at --max-rejects; what was committed stays
+  130/143  an import stopped by SIGINT/SIGTERM at a batch boundary; running the
+           same command again resumes";
+
+impl CommandError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            CommandError::Api(error) if error.code == ErrorCode::Internal => Exit::Failed,
+            CommandError::Api(_) | CommandError::Usage(_) => Exit::Usage,
+            CommandError::Failed(_) => Exit::Failed,
+        }
     }
 }
 
 /// Shorthand for a usage error with a formatted message.
 pub fn usage(message: impl fmt::Display) -> CommandError {
     CommandError::Usage(message.to_string())
+}
+
+/// Shorthand for a runtime failure with a formatted message.
+pub fn failed(message: impl fmt::Display) -> CommandError {
+    CommandError::Failed(message.to_string())
 }
 
 #[cfg(test)]
@@ -198,8 +252,10 @@ mod tests {
         );
         assert_eq!(
             CommandError::from(ApiError::new(ErrorCode::Internal, "")).exit(),
-            Exit::Fatal
+            Exit::Failed
         );
-        assert_eq!(CommandError::TooManyRejects(String::new()).exit(), Exit::TooManyRejects);
+        assert_eq!(failed("database is locked").exit(), Exit::Failed);
+        assert_eq!(Exit::Interrupted(StopSignal::Interrupt).code(), 130);
+        assert_eq!(Exit::Interrupted(StopSignal::Terminate).code(), 143);
     }
 }

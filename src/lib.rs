@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod import;
 pub mod numbers;
+pub mod output;
 pub mod parallel;
 pub mod progress;
 pub mod report;

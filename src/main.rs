@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cardbatch: cannot start the async runtime: {error}");
-            return Exit::Fatal.into();
+            return Exit::Failed.into();
         }
     };
     match runtime.block_on(cardbatch::commands::run(cli)) {
@@ -43,17 +43,19 @@ fn keep_batch_buffers_out_of_the_heap() {
     }
 }
 
-/// Numbered API errors go to stderr in the seeds' JSON shape; the rest as text.
+/// Numbered API errors go to stderr in the seeds' JSON shape; the rest as
+/// one line of text (each message is complete on its own).
 fn report(error: &CommandError) {
     match error {
         CommandError::Api(api) => eprintln!("{}", api.to_json()),
-        CommandError::Fatal(fatal) => eprintln!("cardbatch: error: {fatal:#}"),
         other => eprintln!("cardbatch: error: {other}"),
     }
 }
 
+/// Logs go to stderr. Without `RUST_LOG`, only cardbatch's own warnings
+/// (errors with `--quiet`) are shown, never a library's log lines.
 fn init_logging(quiet: bool) {
-    let default = if quiet { "error" } else { "warn" };
+    let default = if quiet { "cardbatch=error" } else { "cardbatch=warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use cardbatch::domain::SeriesRequest;
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
-use cardbatch::store::{GenerateCards, SeriesRef, SqliteStore, Store, StoreError};
+use cardbatch::store::{DatabaseUrl, GenerateCards, OpenOptions, SeriesRef, SqliteStore, Store, StoreError};
 use proptest::prelude::*;
 
 fn method() -> impl Strategy<Value = Method> {
@@ -85,7 +85,9 @@ proptest! {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
+            let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("p.db").display())).unwrap();
+            let options = OpenOptions { lock_timeout: std::time::Duration::from_secs(5), announce_waits: false };
+            let store = SqliteStore::open(&url, &options).await.unwrap();
             // Prefix "AB" + three counter digits (+ check digit): values offset..=999 fit.
             let length = 5 + usize::from(method.check_digit().is_some());
             let request: SeriesRequest = serde_json::from_value(serde_json::json!({
@@ -100,7 +102,7 @@ proptest! {
                 let remaining = 1000 - offset as usize - all.len();
                 let count = chunk.min(remaining.max(1));
                 let request = GenerateCards { series_id, count, status_label: "NOT_ISSUED".into(), generator: generator.clone() };
-                match store.generate_cards(1, &request).await {
+                match store.generate_cards(1, &request, &mut |_| Ok(())).await {
                     Ok(generated) => all.extend(generated.numbers),
                     Err(StoreError::CounterExhausted { next, .. }) => {
                         prop_assert_eq!(next, 1000);

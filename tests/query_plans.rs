@@ -3,7 +3,7 @@
 //! the whole table, and a large import quadratic. This happened once; these
 //! plans guard against it.
 
-use cardbatch::store::SqliteStore;
+use cardbatch::store::{DatabaseUrl, OpenOptions, SqliteStore};
 
 fn plan(sql: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -12,9 +12,12 @@ fn plan(sql: &str) -> String {
         .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("plans.db").display()))
-            .await
-            .unwrap();
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("plans.db").display())).unwrap();
+        let options = OpenOptions {
+            lock_timeout: std::time::Duration::from_secs(5),
+            announce_waits: false,
+        };
+        let store = SqliteStore::open(&url, &options).await.unwrap();
         let rows: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
                 .fetch_all(store.pool())

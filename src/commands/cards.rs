@@ -1,29 +1,34 @@
-//! `cards generate`, `cards add` and `cards set-external-id`.
+//! `cards generate`, `cards export`, `cards add` and `cards set-external-id`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{Context, print_json, read_json_body, store_error};
+use super::{Context, Destination, Settings, print_json, read_json_body};
 use crate::cli::{CardsCommand, GenerateArgs};
 use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_fits_series, check_status_reason};
 use crate::domain::{CardRequest, NewCard, Rejection, Series, SystemStatus};
-use crate::error::{ApiError, CommandError, ErrorCode, Exit, usage};
+use crate::error::{ApiError, CommandError, ErrorCode, Exit, failed, usage};
+use crate::output::PendingOutput;
 use crate::store::{CardView, GenerateCards, SeriesRef};
 
 /// Most cards one `cards generate` call may make.
 pub const MAX_GENERATE_COUNT: u64 = 100_000;
 
-pub(super) async fn run(context: &Context<'_>, command: CardsCommand) -> Result<Exit, CommandError> {
+/// Cards read per query by `cards export`.
+const EXPORT_PAGE: u32 = 10_000;
+
+pub(super) async fn run(settings: &Settings, command: CardsCommand) -> Result<Exit, CommandError> {
     match command {
-        CardsCommand::Generate(args) => generate(context, args).await?,
-        CardsCommand::Add { json } => add(context, &read_json_body(&json)?).await?,
+        CardsCommand::Generate(args) => generate(settings, args).await?,
+        CardsCommand::Export { run_id, output } => export(settings, run_id, output).await?,
+        CardsCommand::Add { json } => add(&settings.open().await?, &read_json_body(&json)?).await?,
         CardsCommand::SetExternalId {
             card_number,
             external_id,
         } => {
-            set_external_id(context, &card_number, &external_id).await?;
+            set_external_id(&settings.open().await?, &card_number, &external_id).await?;
         }
     }
     Ok(Exit::Completed)
@@ -52,18 +57,27 @@ pub fn parse_count(count: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
-async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), CommandError> {
+/// Generates cards. With `--output`, the file is written and synced before
+/// the cards are committed and renamed into place after: either the file is
+/// delivered, or (when writing it fails) nothing is stored. Only the rename,
+/// after the commit, can still fail; its message names the run and the
+/// command that writes the file again.
+async fn generate(settings: &Settings, args: GenerateArgs) -> Result<(), CommandError> {
     let count = parse_count(args.count.as_deref())?;
     let series_ref = match (&args.series_id, &args.series_code) {
         (Some(id), _) => SeriesRef::Id(*id),
         (None, Some(code)) => SeriesRef::Code(code),
         (None, None) => return Err(usage("--series-id or --series-code is required")),
     };
+    let outputs = match &args.output {
+        Some(path) => settings.check_outputs(None, &[("--output", path)])?,
+        None => Vec::new(),
+    };
+    let context = settings.open().await?;
     let series = context
         .store
         .find_series(context.org_id, series_ref)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidSeries,
@@ -91,11 +105,30 @@ async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), Comma
         status_label: args.status_label.clone(),
         generator,
     };
+    let series_code = series.definition.code.clone();
+    let mut delivered: Option<PendingOutput> = None;
+    let mut deliver = |numbers: &[String]| -> std::io::Result<()> {
+        let Some(file) = outputs.first() else {
+            return Ok(());
+        };
+        let write = || -> std::io::Result<PendingOutput> {
+            let mut csv = NumbersCsv::new(file.create()?)?;
+            for number in numbers {
+                csv.write(number, &series_code, &args.status_label)?;
+            }
+            let mut out = csv.into_inner()?;
+            out.sync()?;
+            Ok(out)
+        };
+        let out = write()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", file.path.display())))?;
+        delivered = Some(out);
+        Ok(())
+    };
     let generated = context
         .store
-        .generate_cards(context.org_id, &request)
-        .await
-        .map_err(store_error)?;
+        .generate_cards(context.org_id, &request, &mut deliver)
+        .await?;
     let warnings: Vec<String> = (generated.skipped > 0)
         .then(|| {
             format!(
@@ -105,10 +138,19 @@ async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), Comma
         })
         .into_iter()
         .collect();
-    match &args.output {
-        None => print_json(&json!({"data": generated.numbers, "warnings": warnings, "errors": []})),
-        Some(path) => {
-            write_numbers_csv(path, &generated.numbers, &series.definition.code, &args.status_label)?;
+    match (&args.output, delivered) {
+        (Some(path), Some(out)) => {
+            out.commit().map_err(|e| {
+                failed(format!(
+                    "the {} cards of run {} are stored, but {} could not be put in place: {e}; \
+                     write it again with: cardbatch cards export --run {} --output {}",
+                    generated.numbers.len(),
+                    generated.run_id,
+                    path.display(),
+                    generated.run_id,
+                    path.display()
+                ))
+            })?;
             print_json(&json!({
                 "count": generated.numbers.len(),
                 "output": path.display().to_string(),
@@ -117,25 +159,66 @@ async fn generate(context: &Context<'_>, args: GenerateArgs) -> Result<(), Comma
                 "errors": [],
             }));
         }
+        _ => print_json(&json!({"data": generated.numbers, "warnings": warnings, "errors": []})),
     }
     Ok(())
 }
 
-fn write_numbers_csv(
-    path: &Path,
-    numbers: &[String],
-    series_code: &str,
-    status_label: &str,
-) -> Result<(), CommandError> {
-    let write = || -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-        writeln!(out, "card_number,series_code,status_label")?;
-        for number in numbers {
-            writeln!(out, "{number},{series_code},{status_label}")?;
-        }
-        out.flush()
+/// `cards export --run ID`: the cards a run created, in the CSV that
+/// `cards generate --output` writes, in card id (counter) order.
+async fn export(settings: &Settings, run_id: i64, output: Option<PathBuf>) -> Result<(), CommandError> {
+    let outputs = match &output {
+        Some(path) => settings.check_outputs(None, &[("--output", path)])?,
+        None => Vec::new(),
     };
-    write().map_err(|e| CommandError::Fatal(anyhow::anyhow!("cannot write {}: {e}", path.display())))
+    let context = settings.open().await?;
+    if context.store.find_run(context.org_id, run_id).await?.is_none() {
+        return Err(usage(format!("run {run_id} does not exist in org {}", context.org_id)));
+    }
+    let write_failed = |e: std::io::Error| failed(format!("cannot write the output: {e}"));
+    let mut csv = NumbersCsv::new(Destination::new(outputs.first())?).map_err(write_failed)?;
+    let mut after = 0;
+    loop {
+        let page = context
+            .store
+            .run_cards(context.org_id, run_id, after, EXPORT_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.card_id;
+        for card in &page {
+            csv.write(&card.card_number, &card.series_code, &card.status_label)
+                .map_err(write_failed)?;
+        }
+    }
+    csv.finish().map_err(write_failed)?;
+    Ok(())
+}
+
+/// The CSV of generated cards: `card_number,series_code,status_label`.
+struct NumbersCsv<W: Write> {
+    writer: csv::Writer<W>,
+}
+
+impl<W: Write> NumbersCsv<W> {
+    fn new(out: W) -> std::io::Result<Self> {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(["card_number", "series_code", "status_label"])?;
+        Ok(NumbersCsv { writer })
+    }
+
+    fn write(&mut self, card_number: &str, series_code: &str, status_label: &str) -> std::io::Result<()> {
+        Ok(self.writer.write_record([card_number, series_code, status_label])?)
+    }
+
+    fn into_inner(self) -> std::io::Result<W> {
+        self.writer.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl NumbersCsv<Destination> {
+    fn finish(self) -> std::io::Result<()> {
+        self.into_inner()?.finish()
+    }
 }
 
 fn status_label_invalid(label: &str) -> ApiError {
@@ -164,7 +247,7 @@ fn rejection_error(rejection: Rejection) -> ApiError {
     )
 }
 
-async fn add(context: &Context<'_>, body: &CardRequest) -> Result<(), CommandError> {
+async fn add(context: &Context, body: &CardRequest) -> Result<(), CommandError> {
     let series_ref = match (&body.series_id, &body.series_code) {
         (Some(id), _) => SeriesRef::Id(*id),
         (None, Some(code)) => SeriesRef::Code(code),
@@ -175,8 +258,7 @@ async fn add(context: &Context<'_>, body: &CardRequest) -> Result<(), CommandErr
     let series = context
         .store
         .find_series(context.org_id, series_ref)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::SeriesNotFound,
@@ -211,24 +293,19 @@ async fn add(context: &Context<'_>, body: &CardRequest) -> Result<(), CommandErr
         custom_fields: body.custom_fields.clone().map(Value::Object),
         mapped_entity: body.mapped_entity.clone().map(Value::Object),
     };
-    let card_id = context
-        .store
-        .add_card(context.org_id, &card)
-        .await
-        .map_err(store_error)?;
+    let card_id = context.store.add_card(context.org_id, &card).await?;
     print_json(&json!({"entity": card_id, "warnings": []}));
     Ok(())
 }
 
-async fn set_external_id(context: &Context<'_>, card_number: &str, external_id: &str) -> Result<(), CommandError> {
+async fn set_external_id(context: &Context, card_number: &str, external_id: &str) -> Result<(), CommandError> {
     let org = context.org_config().await?;
     org.check_external_id("cardExternalId", external_id)
         .map_err(rejection_error)?;
     let card = context
         .store
         .set_card_external_id(context.org_id, card_number, external_id)
-        .await
-        .map_err(store_error)?;
+        .await?;
     let active = org.status_labels.resolve(&card.status_label) == Some(SystemStatus::Active);
     print_json(&card_response(&card, active && card.series_is_digital));
     Ok(())

@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
-use super::{Context, print_json, store_error};
+use super::{Context, print_json};
 use crate::cli::ExternalIdCommand;
 use crate::error::{ApiError, CommandError, ErrorCode, Exit};
 
-pub(super) async fn run(context: &Context<'_>, command: ExternalIdCommand) -> Result<Exit, CommandError> {
+pub(super) async fn run(context: &Context, command: ExternalIdCommand) -> Result<Exit, CommandError> {
     let ExternalIdCommand::Generate { source_account } = command;
     let org = context.org_config().await?;
     if !org.generation_enabled {
@@ -41,8 +41,7 @@ pub(super) async fn run(context: &Context<'_>, command: ExternalIdCommand) -> Re
     let external_id = context
         .store
         .next_external_id(context.org_id, &format, org.offset)
-        .await
-        .map_err(store_error)?;
+        .await?;
     print_json(&json!({"entity": external_id, "warnings": []}));
     Ok(Exit::Completed)
 }

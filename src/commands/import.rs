@@ -1,39 +1,117 @@
-//! `import cards`, `import external-ids`, `import customers`.
+//! `import cards`, `import external-ids`, `import customers`: the input and
+//! every output path are checked before the database is opened; the run's
+//! ending is mapped onto the exit code here.
 
-use super::Context;
+use std::io::Write;
+use std::path::Path;
+
+use super::Settings;
 use crate::cli::ImportCommand;
-use crate::error::{CommandError, Exit, usage};
-use crate::import::{ImportOptions, run_import};
-use crate::store::ImportKind;
+use crate::error::{CommandError, Exit, failed};
+use crate::import::input::{Input, InputError};
+use crate::import::interrupt::Interrupts;
+use crate::import::{Ending, ImportOptions, ImportResult, run_import};
+use crate::store::{ImportKind, redact};
 
-pub(super) async fn run(context: &Context<'_>, command: ImportCommand, quiet: bool) -> Result<Exit, CommandError> {
+pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<Exit, CommandError> {
     let (kind, args, overwrite) = match command {
         ImportCommand::Cards(args) => (ImportKind::Cards, args, false),
         ImportCommand::ExternalIds { args, overwrite } => (ImportKind::ExternalIds, args, overwrite),
         ImportCommand::Customers(args) => (ImportKind::Customers, args, false),
     };
+    let input = Input::open(&args.file, args.format)?;
+    let report_path = args
+        .reject_report
+        .clone()
+        .unwrap_or_else(|| input.default_report_path());
+    let mut paths: Vec<(&'static str, &Path)> = vec![("--reject-report", &report_path)];
+    if let Some(summary) = &args.summary {
+        paths.push(("--summary", summary));
+    }
+    let mut outputs = settings.check_outputs(input.file(), &paths)?.into_iter();
+    let (Some(report), summary_file) = (outputs.next(), outputs.next()) else {
+        return Err(failed("the reject report's path was lost"));
+    };
+
+    let context = settings.open().await?;
+    let org = context.org_config().await?;
     let options = ImportOptions {
         kind,
-        input: args.file.clone(),
         format: args.format,
-        reject_report: args.reject_report.clone(),
         batch_size: args.batch_size.map(|size| size as usize),
         max_rejects: args.max_rejects,
+        max_record_bytes: args.max_record_bytes as usize,
         dry_run: args.dry_run,
         overwrite_external_ids: overwrite,
-        quiet,
+        quiet: settings.quiet,
     };
-    let org = context.org_config().await?;
-    let result = run_import(context.store, context.org_id, org, options).await?;
-    let summary_json = serde_json::to_value(&result.summary).map_err(|e| CommandError::Fatal(e.into()))?;
-    if let Some(path) = &args.summary {
-        let text = serde_json::to_string_pretty(&summary_json).map_err(|e| CommandError::Fatal(e.into()))?;
-        std::fs::write(path, text + "\n").map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+    let resume = resume_command();
+    let interrupts = Interrupts::listen(format!(
+        "stopping at once; the batch in flight is not committed; resume with: {resume}"
+    ))
+    .map_err(|e| failed(format!("cannot listen for signals: {e}")))?;
+    let ImportResult { summary, ending } = run_import(
+        context.store.as_ref(),
+        context.org_id,
+        org,
+        options,
+        input,
+        &report,
+        &interrupts,
+    )
+    .await?;
+
+    let summary_json = serde_json::to_value(&summary).map_err(|e| failed(e.to_string()))?;
+    if let Some(file) = &summary_file {
+        let text = serde_json::to_string_pretty(&summary_json).map_err(|e| failed(e.to_string()))?;
+        let cannot_write = |e: std::io::Error| failed(format!("cannot write the summary {}: {e}", file.path.display()));
+        let mut out = file.create().map_err(cannot_write)?;
+        writeln!(out, "{text}").map_err(cannot_write)?;
+        out.commit().map_err(cannot_write)?;
     }
     if args.json {
         println!("{summary_json}");
     } else {
-        print!("{}", result.summary.to_text());
+        print!("{}", summary.to_text());
     }
-    Ok(result.exit)
+    Ok(match ending {
+        Ending::Completed => Exit::Completed,
+        Ending::Aborted => Exit::TooManyRejects,
+        Ending::Interrupted(signal) => {
+            eprintln!(
+                "cardbatch: interrupted by {}: run {} stopped after record {}, every verdict through it committed; resume with: {resume}",
+                signal.name(),
+                summary.run_id,
+                summary.records_read,
+            );
+            Exit::Interrupted(signal)
+        }
+    })
+}
+
+impl From<InputError> for CommandError {
+    fn from(error: InputError) -> Self {
+        CommandError::Usage(error.to_string())
+    }
+}
+
+/// This process's own command line, as a shell would take it again, with
+/// any password in it redacted.
+fn resume_command() -> String {
+    std::env::args()
+        .enumerate()
+        .map(|(i, arg)| {
+            let arg = if i == 0 { "cardbatch".to_string() } else { redact(&arg) };
+            let plain = !arg.is_empty()
+                && arg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+            if plain {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

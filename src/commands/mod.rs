@@ -10,60 +10,141 @@ mod series;
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
 use crate::cli::{Cli, Command};
 use crate::domain::OrgConfig;
 use crate::error::{ApiError, CommandError, ErrorCode, Exit, usage};
-use crate::store::{self, Store, StoreError};
+use crate::output::{OutputError, OutputFile, Protected, check_outputs};
+use crate::store::{self, DatabaseUrl, OpenError, OpenOptions, Store, StoreError, UrlError};
 
-/// Runs one command line to completion.
+/// Runs one command line to completion. Every path and argument is checked
+/// before the first write: the database URL here, output paths in the
+/// commands that write files, before they open the database.
 pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
-    let store = store::open(&cli.database_url).await.map_err(usage)?;
-    tracing::info!(database = %store.describe(), org = cli.org_id, "opened store");
-    let context = Context {
-        store: store.as_ref(),
+    let settings = Settings {
+        database: DatabaseUrl::parse(&cli.database_url)?,
         org_id: cli.org_id,
+        quiet: cli.quiet,
+        open: OpenOptions {
+            lock_timeout: Duration::from_secs(cli.lock_timeout),
+            announce_waits: !cli.quiet,
+        },
     };
     match cli.command {
-        Command::Org(command) => org::run(&context, command).await,
-        Command::Series(command) => series::run(&context, command).await,
-        Command::Cards(command) => cards::run(&context, command).await,
-        Command::ExternalId(command) => external_id::run(&context, command).await,
-        Command::Import(command) => import::run(&context, command, cli.quiet).await,
-        Command::Rejects(command) => export::rejects(&context, command).await,
-        Command::Events(command) => export::events(&context, command).await,
+        Command::Org(command) => org::run(&settings.open().await?, command).await,
+        Command::Series(command) => series::run(&settings.open().await?, command).await,
+        Command::Cards(command) => cards::run(&settings, command).await,
+        Command::ExternalId(command) => external_id::run(&settings.open().await?, command).await,
+        Command::Import(command) => import::run(&settings, command).await,
+        Command::Rejects(command) => export::rejects(&settings, command).await,
+        Command::Events(command) => export::events(&settings, command).await,
     }
 }
 
-/// What every command works with.
-struct Context<'a> {
-    store: &'a dyn Store,
+/// The global settings every command starts from.
+struct Settings {
+    database: DatabaseUrl,
+    org_id: i64,
+    quiet: bool,
+    open: OpenOptions,
+}
+
+impl Settings {
+    /// Opens the database (creating and migrating it on first use).
+    async fn open(&self) -> Result<Context, CommandError> {
+        let store = store::open(&self.database, &self.open).await?;
+        tracing::info!(database = %store.describe(), org = self.org_id, "opened store");
+        Ok(Context {
+            store,
+            org_id: self.org_id,
+        })
+    }
+
+    /// Checks a command's output paths against the database's files, the
+    /// input (if it reads a file) and each other.
+    fn check_outputs(
+        &self,
+        input: Option<&Path>,
+        outputs: &[(&'static str, &Path)],
+    ) -> Result<Vec<OutputFile>, CommandError> {
+        let names = [
+            "the database",
+            "the database's write-ahead log",
+            "the database's shared-memory file",
+            "the database's rollback journal",
+        ];
+        let mut protected: Vec<Protected> = names
+            .into_iter()
+            .zip(self.database.files())
+            .map(|(what, path)| Protected { what, path })
+            .collect();
+        if let Some(input) = input {
+            protected.push(Protected {
+                what: "the input",
+                path: input.to_path_buf(),
+            });
+        }
+        Ok(check_outputs(&protected, outputs)?)
+    }
+}
+
+/// What a command works with once the database is open.
+struct Context {
+    store: Box<dyn Store>,
     org_id: i64,
 }
 
-impl Context<'_> {
+impl Context {
     async fn org_config(&self) -> Result<OrgConfig, CommandError> {
-        let stored = self.store.org_config(self.org_id).await.map_err(store_error)?;
+        let stored = self.store.org_config(self.org_id).await?;
         OrgConfig::from_stored(stored.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(|e| usage(format!("stored org configuration is invalid: {e}")))
     }
 }
 
-/// Maps a store error onto the platform's numbered errors where one fits.
-fn store_error(error: StoreError) -> CommandError {
-    let code = match &error {
-        StoreError::SeriesCodeExists(_) => ErrorCode::SeriesCodeExists,
-        StoreError::SeriesFormatExists(_) => ErrorCode::CardConfigurationExists,
-        StoreError::CardNumberExists(_) => ErrorCode::CardNumberExists,
-        StoreError::ExternalIdExists(_) => ErrorCode::ExternalIdExists,
-        StoreError::CardNotFound(_) => ErrorCode::CardNotFound,
-        StoreError::SeriesNotFound(_) => ErrorCode::InvalidSeries,
-        StoreError::CounterExhausted { .. } => ErrorCode::MaxCardNumberReached,
-        _ => return CommandError::Fatal(anyhow::Error::new(error)),
-    };
-    ApiError::new(code, error.to_string()).into()
+/// Store errors reach the user as the platform's numbered errors where one
+/// fits, otherwise as a failure a retry may fix (exit 1) or one that needs a
+/// person (exit 2).
+impl From<StoreError> for CommandError {
+    fn from(error: StoreError) -> Self {
+        let code = match &error {
+            StoreError::SeriesCodeExists(_) => ErrorCode::SeriesCodeExists,
+            StoreError::SeriesFormatExists(_) => ErrorCode::CardConfigurationExists,
+            StoreError::CardNumberExists(_) => ErrorCode::CardNumberExists,
+            StoreError::ExternalIdExists(_) => ErrorCode::ExternalIdExists,
+            StoreError::CardNotFound(_) => ErrorCode::CardNotFound,
+            StoreError::SeriesNotFound(_) => ErrorCode::InvalidSeries,
+            StoreError::CounterExhausted { .. } => ErrorCode::MaxCardNumberReached,
+            _ if error.needs_a_person() => return CommandError::Usage(error.to_string()),
+            _ => return CommandError::Failed(error.to_string()),
+        };
+        ApiError::new(code, error.to_string()).into()
+    }
+}
+
+impl From<OpenError> for CommandError {
+    fn from(error: OpenError) -> Self {
+        if error.source.needs_a_person() {
+            CommandError::Usage(error.to_string())
+        } else {
+            CommandError::Failed(error.to_string())
+        }
+    }
+}
+
+impl From<UrlError> for CommandError {
+    fn from(error: UrlError) -> Self {
+        CommandError::Usage(error.to_string())
+    }
+}
+
+impl From<OutputError> for CommandError {
+    fn from(error: OutputError) -> Self {
+        CommandError::Usage(error.to_string())
+    }
 }
 
 /// Reads and parses a JSON request body from a file, or stdin for `-`.
@@ -84,12 +165,45 @@ fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
 
-/// A buffered writer to FILE, or to stdout without one.
-fn output_writer(path: Option<&Path>) -> Result<Box<dyn std::io::Write>, CommandError> {
-    Ok(match path {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| usage(format!("cannot create {}: {e}", path.display())))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    })
+/// Where a command's output goes: a checked file, written whole on
+/// success, or stdout.
+enum Destination {
+    File(crate::output::PendingOutput),
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+}
+
+impl Destination {
+    fn new(output: Option<&OutputFile>) -> Result<Destination, CommandError> {
+        Ok(match output {
+            Some(file) => Destination::File(
+                file.create()
+                    .map_err(|e| crate::error::failed(format!("cannot write {}: {e}", file.path.display())))?,
+            ),
+            None => Destination::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
+        })
+    }
+
+    /// Flushes stdout, or puts the file in place.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Destination::File(file) => file.commit(),
+            Destination::Stdout(mut out) => std::io::Write::flush(&mut out),
+        }
+    }
+}
+
+impl std::io::Write for Destination {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Destination::File(file) => file.write(buf),
+            Destination::Stdout(out) => out.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Destination::File(file) => file.flush(),
+            Destination::Stdout(out) => out.flush(),
+        }
+    }
 }

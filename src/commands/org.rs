@@ -1,11 +1,11 @@
 //! `org show` and `org set KEY VALUE`.
 
-use super::{Context, print_json, store_error};
+use super::{Context, print_json};
 use crate::cli::OrgCommand;
 use crate::domain::ConfigKey;
 use crate::error::{CommandError, Exit, usage};
 
-pub(super) async fn run(context: &Context<'_>, command: OrgCommand) -> Result<Exit, CommandError> {
+pub(super) async fn run(context: &Context, command: OrgCommand) -> Result<Exit, CommandError> {
     if let OrgCommand::Set { key, value } = command {
         let key: ConfigKey = key.parse().map_err(usage)?;
         let value = key
@@ -14,8 +14,7 @@ pub(super) async fn run(context: &Context<'_>, command: OrgCommand) -> Result<Ex
         context
             .store
             .set_org_config(context.org_id, key, value.as_deref())
-            .await
-            .map_err(store_error)?;
+            .await?;
     }
     print_json(&context.org_config().await?.to_json());
     Ok(Exit::Completed)

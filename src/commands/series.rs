@@ -2,13 +2,13 @@
 
 use serde_json::json;
 
-use super::{Context, print_json, read_json_body, store_error};
+use super::{Context, print_json, read_json_body};
 use crate::cli::{SeriesCommand, SeriesCreateArgs};
 use crate::domain::SeriesRequest;
 use crate::domain::series::GenerationConfigRequest;
 use crate::error::{CommandError, Exit};
 
-pub(super) async fn run(context: &Context<'_>, command: SeriesCommand) -> Result<Exit, CommandError> {
+pub(super) async fn run(context: &Context, command: SeriesCommand) -> Result<Exit, CommandError> {
     match command {
         SeriesCommand::Create(args) => {
             let request = match &args.json {
@@ -16,15 +16,11 @@ pub(super) async fn run(context: &Context<'_>, command: SeriesCommand) -> Result
                 None => request_from_flags(*args),
             };
             let series = request.validate()?;
-            let id = context
-                .store
-                .create_series(context.org_id, &series)
-                .await
-                .map_err(store_error)?;
+            let id = context.store.create_series(context.org_id, &series).await?;
             print_json(&json!({"entity": id, "warnings": []}));
         }
         SeriesCommand::List => {
-            let series = context.store.list_series(context.org_id).await.map_err(store_error)?;
+            let series = context.store.list_series(context.org_id).await?;
             print_json(&json!(series.iter().map(|s| s.to_json()).collect::<Vec<_>>()));
         }
     }

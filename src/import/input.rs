@@ -104,6 +104,11 @@ impl Input {
         })
     }
 
+    /// The input's file, or `None` for stdin.
+    pub fn file(&self) -> Option<&Path> {
+        (self.name != "-").then_some(self.path.as_path())
+    }
+
     /// The default reject report path: `FILE.rejects.csv` beside the input (`stdin.rejects.csv` for stdin).
     pub fn default_report_path(&self) -> PathBuf {
         if self.name == "-" {

@@ -14,12 +14,12 @@
 
 pub mod columns;
 pub mod input;
+pub mod interrupt;
 pub mod reader;
+pub mod records;
 pub mod validate;
 
-use std::fs::File;
-use std::io::{self, BufWriter};
-use std::path::PathBuf;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -27,12 +27,14 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::domain::OrgConfig;
-use crate::error::{CommandError, Exit, usage};
+use crate::error::{CommandError, StopSignal, failed};
+use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::Progress;
 use crate::report::{ReportError, RunTotals, Summary, write_reject_report};
-use crate::store::{ImportKind, ImportSession, ImportStart, RunState, RunStatus, Store, StoreError, ValidBatch};
+use crate::store::{ImportKind, ImportSession, ImportStart, RunState, RunStatus, Store, ValidBatch};
 use input::{Format, Input};
+use interrupt::Interrupts;
 use reader::{RecordBatch, RecordSource, open_source};
 use validate::{ValidationContext, validate_batch};
 
@@ -46,45 +48,58 @@ pub const DEFAULT_BATCH_SIZE: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub kind: ImportKind,
-    /// A path, or `-` for stdin.
-    pub input: String,
     pub format: Option<Format>,
-    pub reject_report: Option<PathBuf>,
     /// Records per transaction, when the user chose it; otherwise
     /// [`DEFAULT_BATCH_SIZE`], and the store may commit batches together.
     pub batch_size: Option<usize>,
     pub max_rejects: Option<u64>,
+    /// The cap on one record's size.
+    pub max_record_bytes: usize,
     pub dry_run: bool,
     pub overwrite_external_ids: bool,
     pub quiet: bool,
 }
 
 /// How an import ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every record has its verdict.
+    Completed,
+    /// Stopped at `--max-rejects`.
+    Aborted,
+    /// Stopped by a signal at a batch boundary.
+    Interrupted(StopSignal),
+}
+
+/// What an import did.
 #[derive(Debug, Clone)]
 pub struct ImportResult {
     pub summary: Summary,
-    pub exit: Exit,
+    pub ending: Ending,
 }
 
-/// Runs one import to the end (or to `--max-rejects`).
+/// Runs one import to the end (or to `--max-rejects`, or to a signal), and
+/// writes the run's whole reject report to `report` from the database.
 pub async fn run_import(
     store: &dyn Store,
     org_id: i64,
     org: OrgConfig,
     options: ImportOptions,
+    input: Input,
+    report: &OutputFile,
+    interrupts: &Interrupts,
 ) -> Result<ImportResult, CommandError> {
     let started = Instant::now();
-    let input = Input::open(&options.input, options.format).map_err(usage)?;
+    let unreadable = |e: io::Error| failed(format!("cannot read {}: {e}", input.name));
     let source = open_source(
-        input
-            .reader()
-            .map_err(|e| usage(format!("cannot read {}: {e}", input.name)))?,
+        input.reader().map_err(unreadable)?,
         options.kind,
         input.format,
+        options.max_record_bytes,
     )
-    .map_err(|e| usage(format!("{}: {e}", input.name)))?;
+    .map_err(|e| CommandError::Usage(format!("{}: {e}", input.name)))?;
     let series = match options.kind {
-        ImportKind::Cards => store.list_series(org_id).await.map_err(fatal)?,
+        ImportKind::Cards => store.list_series(org_id).await?,
         _ => Vec::new(),
     };
     let context = Arc::new(ValidationContext::new(options.kind, org.clone(), series));
@@ -104,40 +119,57 @@ pub async fn run_import(
         overwrite_external_ids: options.overwrite_external_ids,
         external_id_generation,
     };
-    let mut session = store.begin_import(org_id, start).await.map_err(fatal)?;
+    let mut session = store.begin_import(org_id, start).await?;
     let before = session.state().clone();
-    let report_path = options
-        .reject_report
-        .clone()
-        .unwrap_or_else(|| input.default_report_path());
     let mut warnings = Vec::new();
 
-    let (records_read, status) = if before.status == RunStatus::Completed {
+    let (records_read, ending) = if before.status == RunStatus::Completed {
         warnings.extend(source.warnings());
         warnings.push(format!(
             "this input was already imported completely by run {}: nothing was changed",
             before.run_id
         ));
-        (before.records_committed, RunStatus::Completed)
+        (before.records_committed, Ending::Completed)
     } else {
         let progress = Progress::new(input.size, options.quiet);
-        let outcome = run_batches(session.as_mut(), source, context, &options, &before, &input, &progress).await;
+        let outcome = run_batches(
+            session.as_mut(),
+            source,
+            context,
+            &options,
+            &before,
+            &input,
+            &progress,
+            interrupts,
+        )
+        .await;
         match &outcome {
-            Ok((_, RunStatus::Completed, _)) => progress.finish(),
+            Ok((_, Ending::Completed, _)) => progress.finish(),
             _ => progress.abandon(),
         }
-        let (records_read, status, reader_warnings) = outcome?;
+        let (records_read, ending, reader_warnings) = outcome?;
         warnings.extend(reader_warnings);
-        session.finish(status).await.map_err(fatal)?;
-        (records_read, status)
+        let status = match ending {
+            Ending::Completed => RunStatus::Completed,
+            Ending::Aborted => RunStatus::Aborted,
+            Ending::Interrupted(_) => RunStatus::Interrupted,
+        };
+        session.finish(status).await?;
+        (records_read, ending)
     };
 
-    write_report_file(session.as_mut(), &report_path).await?;
+    write_report_file(session.as_mut(), report).await?;
     let after = session.state().clone();
-    let by_reason = session.reason_counts(before.records_committed).await.map_err(fatal)?;
-    session.close().await.map_err(fatal)?;
+    let by_reason = session.reason_counts(before.records_committed).await?;
+    session.close().await?;
 
     let inserted = after.inserted - before.inserted;
+    let status = match (options.dry_run, ending) {
+        (true, _) => "dry_run",
+        (false, Ending::Completed) => "completed",
+        (false, Ending::Aborted) => "aborted",
+        (false, Ending::Interrupted(_)) => "interrupted",
+    };
     let summary = Summary {
         run_id: after.run_id,
         kind: options.kind.to_string(),
@@ -153,29 +185,21 @@ pub async fn run_import(
         already_committed: before.records_committed,
         events_emitted: inserted,
         elapsed_ms: started.elapsed().as_millis() as u64,
-        status: if options.dry_run { "dry_run" } else { status.as_str() }.to_string(),
-        reject_report: report_path.display().to_string(),
+        status: status.to_string(),
+        reject_report: report.path.display().to_string(),
         warnings,
         run_totals: RunTotals {
             inserted: after.inserted,
             rejected: after.rejected,
         },
     };
-    let exit = if status == RunStatus::Aborted {
-        Exit::TooManyRejects
-    } else {
-        Exit::Completed
-    };
-    Ok(ImportResult { summary, exit })
-}
-
-fn fatal(error: StoreError) -> CommandError {
-    CommandError::Fatal(anyhow::Error::new(error))
+    Ok(ImportResult { summary, ending })
 }
 
 /// Streams the input through validation into the session. Returns the number
-/// of records read (through the stop, when `--max-rejects` stopped the run),
-/// the run's status, and the reader's warnings.
+/// of records read (through the last committed verdict when the run stopped
+/// early), how the run ended, and the reader's warnings.
+#[allow(clippy::too_many_arguments)]
 async fn run_batches(
     session: &mut dyn ImportSession,
     source: Box<dyn RecordSource>,
@@ -184,7 +208,8 @@ async fn run_batches(
     before: &RunState,
     input: &Input,
     progress: &Progress,
-) -> Result<(u64, RunStatus, Vec<String>), CommandError> {
+    interrupts: &Interrupts,
+) -> Result<(u64, Ending, Vec<String>), CommandError> {
     let (batch_sender, mut batch_receiver) = mpsc::channel::<io::Result<RecordBatch>>(CHANNEL_BATCHES);
     let (valid_sender, mut valid_receiver) = mpsc::channel::<io::Result<ValidBatch>>(CHANNEL_BATCHES);
     let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
@@ -205,16 +230,17 @@ async fn run_batches(
         }
     });
 
-    let mut stopped_at = None;
+    let mut ending = Ending::Completed;
     let mut result = Ok(());
     while let Some(valid) = valid_receiver.recv().await {
+        if let Some(signal) = interrupts.requested() {
+            ending = Ending::Interrupted(signal);
+            break;
+        }
         let batch = match valid {
             Ok(batch) => batch,
             Err(error) => {
-                result = Err(CommandError::Fatal(anyhow::anyhow!(
-                    "reading {} failed: {error}",
-                    input.name
-                )));
+                result = Err(failed(format!("reading {} failed: {error}", input.name)));
                 break;
             }
         };
@@ -225,7 +251,7 @@ async fn run_batches(
         let outcome = match session.write_batch(&batch, budget).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                result = Err(fatal(error));
+                result = Err(error.into());
                 break;
             }
         };
@@ -236,7 +262,11 @@ async fn run_batches(
             state.rejected,
         );
         if outcome.stopped_at.is_some() {
-            stopped_at = outcome.stopped_at;
+            ending = Ending::Aborted;
+            break;
+        }
+        if let Some(signal) = interrupts.requested() {
+            ending = Ending::Interrupted(signal);
             break;
         }
     }
@@ -249,10 +279,11 @@ async fn run_batches(
         .and_then(Result::ok)
         .unwrap_or_default();
     result?;
-    Ok(match stopped_at {
-        Some(record) => (record, RunStatus::Aborted, warnings),
-        None => (records_seen, RunStatus::Completed, warnings),
-    })
+    let records_read = match ending {
+        Ending::Completed => records_seen,
+        Ending::Aborted | Ending::Interrupted(_) => session.state().records_committed,
+    };
+    Ok((records_read, ending, warnings))
 }
 
 /// The reader thread: batches into the channel until the input ends or nobody listens.
@@ -279,18 +310,18 @@ fn read_batches(
     (source.records_seen(), source.warnings())
 }
 
-/// Writes the run's whole reject report from the database.
-async fn write_report_file(session: &mut dyn ImportSession, path: &PathBuf) -> Result<(), CommandError> {
-    let cannot_write = |e: &dyn std::fmt::Display| {
-        CommandError::Fatal(anyhow::anyhow!(
-            "cannot write the reject report {}: {e}",
-            path.display()
-        ))
-    };
-    let file = File::create(path).map_err(|e| cannot_write(&e))?;
-    match write_reject_report(session, BufWriter::new(file)).await {
-        Ok(_) => Ok(()),
-        Err(ReportError::Store(error)) => Err(fatal(error)),
+/// Writes the run's whole reject report from the database into `report`,
+/// which appears whole at its path once written.
+async fn write_report_file(session: &mut dyn ImportSession, report: &OutputFile) -> Result<(), CommandError> {
+    let cannot_write =
+        |e: &dyn std::fmt::Display| failed(format!("cannot write the reject report {}: {e}", report.path.display()));
+    let file = report.create().map_err(|e| cannot_write(&e))?;
+    match write_reject_report(session, file).await {
+        Ok(mut file) => {
+            file.flush().map_err(|e| cannot_write(&e))?;
+            file.commit().map_err(|e| cannot_write(&e))
+        }
+        Err(ReportError::Store(error)) => Err(error.into()),
         Err(ReportError::Write(error)) => Err(cannot_write(&error)),
     }
 }

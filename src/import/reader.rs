@@ -1,19 +1,28 @@
-//! Record readers: CSV (one reused `ByteRecord`, raw bytes captured exactly
-//! as they appeared) and JSON lines. Each produces batches whose field values
+//! Record readers: CSV and JSON lines, over the bounded record splitter
+//! ([`records`](super::records)). Each produces batches whose field values
 //! and raw texts live in one string per batch, so a record costs no
-//! allocation of its own. A record that cannot be parsed becomes a
-//! `MALFORMED_RECORD` verdict with its line number, never an error.
+//! allocation of its own. A record that cannot be read (bad UTF-8, a wrong
+//! field count, a quote never closed, a record over the cap, a JSON line that
+//! is not an object) becomes a `MALFORMED_RECORD` verdict with its line
+//! number, never an error, and the records after it are read as usual.
 
 use std::collections::BTreeSet;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 use std::ops::Range;
 
 use serde_json::Value;
 
 use super::columns::{ColumnType, MAX_COLUMNS, check_required, columns, find_column};
 use super::input::InputError;
+use super::records::{Ending, RawRecord, RecordSplitter};
 use crate::domain::{RejectReason, Rejection};
 use crate::store::ImportKind;
+
+/// The default cap on one record's size (`--max-record-bytes`).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// How much of a record over the cap its raw text keeps.
+pub const RAW_CUT_BYTES: usize = 1024;
 
 /// A field's place in its batch's text; `None` when the field is absent or empty.
 pub type Fields = [Option<Range<u32>>; MAX_COLUMNS];
@@ -76,85 +85,166 @@ pub trait RecordSource: Send {
     fn warnings(&self) -> Vec<String>;
 }
 
-/// Opens the record source for `kind` and `format`; header problems are errors (exit 2).
+/// Opens the record source for `kind` and `format`, holding at most
+/// `max_record_bytes` of one record; header problems are errors (exit 2).
 pub fn open_source(
     reader: Box<dyn BufRead + Send>,
     kind: ImportKind,
     format: super::input::Format,
+    max_record_bytes: usize,
 ) -> Result<Box<dyn RecordSource>, InputError> {
+    let unreadable = |e: io::Error| InputError::Invalid(format!("cannot read the input: {e}"));
     Ok(match format {
-        super::input::Format::Csv => Box::new(CsvSource::open(reader, kind)?),
-        super::input::Format::Jsonl => Box::new(JsonLinesSource::new(reader, kind)),
+        super::input::Format::Csv => {
+            let splitter = RecordSplitter::new(reader, true, max_record_bytes).map_err(unreadable)?;
+            Box::new(CsvSource::open(splitter, kind, max_record_bytes)?)
+        }
+        super::input::Format::Jsonl => {
+            let splitter = RecordSplitter::new(reader, false, max_record_bytes).map_err(unreadable)?;
+            Box::new(JsonLinesSource::new(splitter, kind, max_record_bytes))
+        }
     })
 }
 
-/// Keeps every byte the CSV parser reads, so a record's raw text can be cut
-/// out by byte position.
-struct RawCapture<R> {
-    inner: R,
-    buffer: Vec<u8>,
-    /// Stream offset of `buffer[0]`.
-    base: u64,
+type Splitter = RecordSplitter<Box<dyn BufRead + Send>>;
+
+fn malformed(message: String) -> Rejection {
+    Rejection::new(RejectReason::MalformedRecord, "", message)
 }
 
-impl<R: Read> Read for RawCapture<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(out)?;
-        self.buffer.extend_from_slice(&out[..n]);
-        Ok(n)
+/// The verdict on a record that did not end normally (an open quote, the
+/// cap), with its raw text as the report shows it; `None` for a complete record.
+fn broken_record(record: &RawRecord<'_>, cap: usize) -> Option<(String, Rejection)> {
+    let cap_text = format!("the {cap}-byte cap (--max-record-bytes)");
+    match record.ending {
+        Ending::Complete => None,
+        Ending::OpenQuote { opened_line } => Some((
+            String::from_utf8_lossy(record.bytes).into_owned(),
+            malformed(format!(
+                "a quoted field opened on line {opened_line} is never closed; reading resumed at line {}",
+                opened_line + 1
+            )),
+        )),
+        Ending::OverCap {
+            total_bytes,
+            open_quote: Some(opened_line),
+        } => Some((
+            cut_raw(record.bytes, record.bytes.len() as u64),
+            malformed(format!(
+                "a quoted field opened on line {opened_line} is still open after {total_bytes} bytes, past {cap_text}; \
+                 reading resumed at line {}",
+                opened_line + 1
+            )),
+        )),
+        Ending::OverCap {
+            total_bytes,
+            open_quote: None,
+        } => Some((
+            cut_raw(record.bytes, total_bytes),
+            malformed(format!("the record is {total_bytes} bytes, over {cap_text}")),
+        )),
     }
 }
 
-impl<R> RawCapture<R> {
-    fn slice(&self, start: u64, end: u64) -> &[u8] {
-        &self.buffer[(start - self.base) as usize..(end - self.base) as usize]
+/// The first [`RAW_CUT_BYTES`] of a record (whole characters), saying so
+/// when the record (`total_bytes` long) was longer.
+fn cut_raw(bytes: &[u8], total_bytes: u64) -> String {
+    if bytes.len() <= RAW_CUT_BYTES && total_bytes as usize <= RAW_CUT_BYTES {
+        return String::from_utf8_lossy(bytes).into_owned();
     }
-
-    /// Drops bytes before `position` once enough have piled up.
-    fn release_before(&mut self, position: u64) {
-        let consumed = (position - self.base) as usize;
-        if consumed > 1 << 20 {
-            self.buffer.drain(..consumed);
-            self.base = position;
-        }
+    let mut head = String::from_utf8_lossy(&bytes[..bytes.len().min(RAW_CUT_BYTES)]).into_owned();
+    // A character split by the cut shows as U+FFFD at the end; drop it.
+    if head.ends_with('\u{FFFD}') {
+        head.pop();
     }
+    format!("{head}... [cut: the record is {total_bytes} bytes; the first {RAW_CUT_BYTES} are shown]")
 }
 
 struct CsvSource {
-    reader: csv::Reader<RawCapture<Box<dyn BufRead + Send>>>,
+    splitter: Splitter,
+    cap: usize,
     /// For each CSV column, the import column it feeds.
     mapping: Vec<Option<usize>>,
     header_len: usize,
-    record: csv::ByteRecord,
+    fields: CsvFields,
     seen: u64,
     warnings: Vec<String>,
 }
 
-impl CsvSource {
-    fn open(input: Box<dyn BufRead + Send>, kind: ImportKind) -> Result<Self, InputError> {
-        let capture = RawCapture {
-            inner: input,
-            buffer: Vec::new(),
-            base: 0,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(capture);
-        let header = reader
-            .byte_headers()
-            .map_err(|e| InputError::Invalid(format!("cannot read the CSV header: {e}")))?
-            .clone();
-        if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-            return Err(InputError::Invalid(
-                "the input is empty: a CSV file needs a header line".into(),
-            ));
+/// Splits one complete CSV record into fields with `csv-core`, reusing its buffers.
+struct CsvFields {
+    parser: csv_core::Reader,
+    output: Vec<u8>,
+    ends: Vec<usize>,
+    count: usize,
+}
+
+impl CsvFields {
+    fn new() -> Self {
+        CsvFields {
+            parser: csv_core::Reader::new(),
+            output: Vec::new(),
+            ends: Vec::new(),
+            count: 0,
         }
-        let names: Vec<String> = header
-            .iter()
-            .map(|name| String::from_utf8(name.to_vec()).map(|n| n.trim().to_string()))
-            .collect::<Result<_, _>>()
-            .map_err(|_| InputError::Invalid("the CSV header is not valid UTF-8".into()))?;
+    }
+
+    /// Parses `record` (one whole record, no final line end); an error names
+    /// what makes it unreadable.
+    fn parse(&mut self, record: &[u8]) -> Result<(), String> {
+        // Fields are never longer than the record, and never more than its commas plus one.
+        self.output.resize(record.len().max(1), 0);
+        self.ends.resize(memchr::memchr_iter(b',', record).count() + 2, 0);
+        let (result, read, written, ended) = self.parser.read_record(record, &mut self.output, &mut self.ends);
+        let (result, ended) = match result {
+            csv_core::ReadRecordResult::InputEmpty => {
+                let (result, _, _, more) =
+                    self.parser
+                        .read_record(b"\n", &mut self.output[written..], &mut self.ends[ended..]);
+                (result, ended + more)
+            }
+            other => (other, ended),
+        };
+        if result != csv_core::ReadRecordResult::Record || read < record.len() {
+            self.parser.reset();
+            return Err("the record holds a carriage return outside quotes".into());
+        }
+        self.count = ended;
+        Ok(())
+    }
+
+    /// The fields of the last record parsed, as bytes.
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends[..self.count].iter().map(move |&end| {
+            let field = &self.output[start..end];
+            start = end;
+            field
+        })
+    }
+}
+
+impl CsvSource {
+    fn open(mut splitter: Splitter, kind: ImportKind, cap: usize) -> Result<Self, InputError> {
+        let invalid = |message: String| InputError::Invalid(message);
+        let mut fields = CsvFields::new();
+        let names: Vec<String> = {
+            let header = splitter
+                .next_record()
+                .map_err(|e| invalid(format!("cannot read the CSV header: {e}")))?
+                .ok_or_else(|| invalid("the input is empty: a CSV file needs a header line".into()))?;
+            if let Some((_, rejection)) = broken_record(&header, cap) {
+                return Err(invalid(format!("cannot read the CSV header: {}", rejection.message)));
+            }
+            fields
+                .parse(header.bytes)
+                .map_err(|e| invalid(format!("cannot read the CSV header: {e}")))?;
+            fields
+                .iter()
+                .map(|name| std::str::from_utf8(name).map(|n| n.trim().to_string()))
+                .collect::<Result<_, _>>()
+                .map_err(|_| invalid("the CSV header is not valid UTF-8".into()))?
+        };
         let mut present = [false; MAX_COLUMNS];
         let mut mapping = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
@@ -181,81 +271,68 @@ impl CsvSource {
             vec![format!("ignored unknown column(s): {}", unknown.join(", "))]
         };
         Ok(CsvSource {
-            reader,
+            splitter,
+            cap,
             mapping,
             header_len: names.len(),
-            record: csv::ByteRecord::new(),
+            fields,
             seen: 0,
             warnings,
         })
     }
 
-    /// Reads one record into `batch`; false at the end of the input.
+    /// Reads one record into `batch` (or only past it, when `keep` is false);
+    /// false at the end of the input.
     fn read_into(&mut self, batch: &mut RecordBatch, keep: bool) -> io::Result<bool> {
-        let more = self
-            .reader
-            .read_byte_record(&mut self.record)
-            .map_err(|error| match error.into_kind() {
-                csv::ErrorKind::Io(error) => error,
-                other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
-            })?;
-        if !more {
+        let Some(record) = self.splitter.next_record()? else {
             return Ok(false);
-        }
+        };
         self.seen += 1;
-        let start = self.record.position().map_or(0, |p| p.byte());
-        let end = self.reader.position().byte();
-        if keep {
-            let mut line = self.record.position().map_or(0, |p| p.line());
-            let mut raw_bytes = self.reader.get_ref().slice(start, end);
-            // After a CRLF, a record's recorded start is the previous line's LF.
-            while let [first @ (b'\r' | b'\n'), rest @ ..] = raw_bytes {
-                line += u64::from(*first == b'\n');
-                raw_bytes = rest;
+        if !keep {
+            return Ok(true);
+        }
+        let line = record.line;
+        let source = if let Some((raw, rejection)) = broken_record(&record, self.cap) {
+            SourceRecord {
+                line,
+                raw: batch.push_raw(&raw),
+                fields: Err(rejection),
             }
-            let record = match std::str::from_utf8(raw_bytes) {
-                Err(error) => {
-                    let raw = String::from_utf8_lossy(raw_bytes).into_owned();
-                    let raw = batch.push_raw(&raw);
-                    let message = format!(
+        } else {
+            match std::str::from_utf8(record.bytes) {
+                Err(error) => SourceRecord {
+                    line,
+                    raw: batch.push_raw(&String::from_utf8_lossy(record.bytes)),
+                    fields: Err(malformed(format!(
                         "the record is not valid UTF-8 (byte {} of the record)",
                         error.valid_up_to() + 1
-                    );
-                    SourceRecord {
-                        line,
-                        raw,
-                        fields: Err(Rejection::new(RejectReason::MalformedRecord, "", message)),
-                    }
-                }
-                Ok(raw_text) => {
-                    let raw_text = raw_text.to_string();
-                    let raw = batch.push_raw(&raw_text);
-                    let fields = if self.record.len() != self.header_len {
-                        Err(Rejection::new(
-                            RejectReason::MalformedRecord,
-                            "",
-                            format!(
-                                "the record has {} field(s), the header has {}",
-                                self.record.len(),
-                                self.header_len
-                            ),
-                        ))
-                    } else {
-                        let mut fields: Fields = Default::default();
-                        for (value, column) in self.record.iter().zip(&self.mapping) {
-                            if let Some(column) = column {
-                                // The whole record is valid UTF-8, so each field is too.
-                                fields[*column] = batch.push_field(std::str::from_utf8(value).unwrap_or_default());
+                    ))),
+                },
+                Ok(text) => {
+                    let raw = batch.push_raw(text);
+                    let fields = match self.fields.parse(record.bytes) {
+                        Err(message) => Err(malformed(message)),
+                        Ok(()) if self.fields.count != self.header_len => Err(malformed(format!(
+                            "the record has {} field(s), the header has {}",
+                            self.fields.count, self.header_len
+                        ))),
+                        Ok(()) => {
+                            let mut fields: Fields = Default::default();
+                            for (value, column) in self.fields.iter().zip(&self.mapping) {
+                                if let Some(column) = column {
+                                    // The whole record is valid UTF-8, and a field is
+                                    // the record less whole ASCII quotes and commas.
+                                    fields[*column] = batch.push_field(std::str::from_utf8(value).unwrap_or_default());
+                                }
                             }
+                            Ok(fields)
                         }
-                        Ok(fields)
                     };
                     SourceRecord { line, raw, fields }
                 }
-            };
-            batch.records.push(record);
-        }
-        self.reader.get_mut().release_before(end);
+            }
+        };
+        batch.records.push(source);
         Ok(true)
     }
 }
@@ -288,69 +365,71 @@ impl RecordSource for CsvSource {
 }
 
 struct JsonLinesSource {
-    reader: Box<dyn BufRead + Send>,
+    splitter: Splitter,
+    cap: usize,
     kind: ImportKind,
-    line_buffer: Vec<u8>,
-    line: u64,
     seen: u64,
     unknown_keys: BTreeSet<String>,
 }
 
 impl JsonLinesSource {
-    fn new(reader: Box<dyn BufRead + Send>, kind: ImportKind) -> Self {
+    fn new(splitter: Splitter, kind: ImportKind, cap: usize) -> Self {
         JsonLinesSource {
-            reader,
+            splitter,
+            cap,
             kind,
-            line_buffer: Vec::new(),
-            line: 0,
             seen: 0,
             unknown_keys: BTreeSet::new(),
         }
     }
+}
 
-    fn parse(&mut self, batch: &mut RecordBatch, text: &str) -> Result<Fields, Rejection> {
-        let malformed = |message: String| Rejection::new(RejectReason::MalformedRecord, "", message);
-        let value: Value = serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
-        let Value::Object(object) = value else {
-            return Err(malformed("a JSON line must be an object".into()));
-        };
-        for key in object.keys() {
-            let known =
-                find_column(self.kind, key).is_some() || (key == "statusInfo" && self.kind == ImportKind::Cards);
-            if !known && self.unknown_keys.len() < 50 {
-                self.unknown_keys.insert(key.clone());
-            }
+/// The fields of one JSON line; keys no column knows are noted in `unknown_keys` (up to 50).
+fn parse_json_line(
+    kind: ImportKind,
+    unknown_keys: &mut BTreeSet<String>,
+    batch: &mut RecordBatch,
+    text: &str,
+) -> Result<Fields, Rejection> {
+    let value: Value = serde_json::from_str(text).map_err(|e| malformed(format!("not valid JSON: {e}")))?;
+    let Value::Object(object) = value else {
+        return Err(malformed("a JSON line must be an object".into()));
+    };
+    for key in object.keys() {
+        let known = find_column(kind, key).is_some() || (key == "statusInfo" && kind == ImportKind::Cards);
+        if !known && unknown_keys.len() < 50 {
+            unknown_keys.insert(key.clone());
         }
-        let mut fields: Fields = Default::default();
-        for (index, column) in columns(self.kind).iter().enumerate() {
-            let value = std::iter::once(column.name)
-                .chain(column.aliases.iter().copied())
-                .find_map(|name| match name.split_once('.') {
-                    Some((outer, inner)) => object.get(outer).and_then(|nested| nested.get(inner)),
-                    None => object.get(name),
-                });
-            let text = match (value, column.column_type) {
-                (None | Some(Value::Null), _) => continue,
-                (Some(Value::String(text)), ColumnType::Text | ColumnType::Integer) => text.clone(),
-                (Some(Value::Number(number)), ColumnType::Integer) => number.to_string(),
-                (Some(object @ Value::Object(_)), ColumnType::Object) => object.to_string(),
-                (Some(other), expected) => {
-                    let wanted = match expected {
-                        ColumnType::Text => "a string",
-                        ColumnType::Integer => "an integer",
-                        ColumnType::Object => "an object",
-                    };
-                    return Err(Rejection::new(
-                        RejectReason::MalformedRecord,
-                        column.name,
-                        format!("{} must be {wanted}, not {}", column.name, json_type(other)),
-                    ));
-                }
-            };
-            fields[index] = batch.push_field(&text);
-        }
-        Ok(fields)
     }
+    let mut fields: Fields = Default::default();
+    for (index, column) in columns(kind).iter().enumerate() {
+        let value = std::iter::once(column.name)
+            .chain(column.aliases.iter().copied())
+            .find_map(|name| match name.split_once('.') {
+                Some((outer, inner)) => object.get(outer).and_then(|nested| nested.get(inner)),
+                None => object.get(name),
+            });
+        let text = match (value, column.column_type) {
+            (None | Some(Value::Null), _) => continue,
+            (Some(Value::String(text)), ColumnType::Text | ColumnType::Integer) => text.clone(),
+            (Some(Value::Number(number)), ColumnType::Integer) => number.to_string(),
+            (Some(object @ Value::Object(_)), ColumnType::Object) => object.to_string(),
+            (Some(other), expected) => {
+                let wanted = match expected {
+                    ColumnType::Text => "a string",
+                    ColumnType::Integer => "an integer",
+                    ColumnType::Object => "an object",
+                };
+                return Err(Rejection::new(
+                    RejectReason::MalformedRecord,
+                    column.name,
+                    format!("{} must be {wanted}, not {}", column.name, json_type(other)),
+                ));
+            }
+        };
+        fields[index] = batch.push_field(&text);
+    }
+    Ok(fields)
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -368,14 +447,9 @@ impl RecordSource for JsonLinesSource {
     fn next_batch(&mut self, size: usize, skip_through: u64) -> io::Result<Option<RecordBatch>> {
         let mut batch = RecordBatch::default();
         while batch.records.len() < size {
-            self.line_buffer.clear();
-            if self.reader.read_until(b'\n', &mut self.line_buffer)? == 0 {
+            let Some(record) = self.splitter.next_record()? else {
                 break;
-            }
-            self.line += 1;
-            if self.line_buffer.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
+            };
             self.seen += 1;
             if self.seen <= skip_through {
                 continue;
@@ -383,30 +457,29 @@ impl RecordSource for JsonLinesSource {
             if batch.records.is_empty() {
                 batch.first_record = self.seen;
             }
-            let line_buffer = std::mem::take(&mut self.line_buffer);
-            let record = match std::str::from_utf8(&line_buffer) {
-                Err(_) => {
-                    let raw = batch.push_raw(&String::from_utf8_lossy(&line_buffer));
-                    let rejection = Rejection::new(RejectReason::MalformedRecord, "", "the line is not valid UTF-8");
-                    SourceRecord {
-                        line: self.line,
-                        raw,
-                        fields: Err(rejection),
-                    }
+            let line = record.line;
+            let source = if let Some((raw, rejection)) = broken_record(&record, self.cap) {
+                SourceRecord {
+                    line,
+                    raw: batch.push_raw(&raw),
+                    fields: Err(rejection),
                 }
-                Ok(text) => {
-                    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-                    let raw = batch.push_raw(text);
-                    let fields = self.parse(&mut batch, text);
-                    SourceRecord {
-                        line: self.line,
-                        raw,
-                        fields,
+            } else {
+                match std::str::from_utf8(record.bytes) {
+                    Err(_) => SourceRecord {
+                        line,
+                        raw: batch.push_raw(&String::from_utf8_lossy(record.bytes)),
+                        fields: Err(malformed("the line is not valid UTF-8".into())),
+                    },
+                    Ok(text) => {
+                        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+                        let raw = batch.push_raw(text);
+                        let fields = parse_json_line(self.kind, &mut self.unknown_keys, &mut batch, text);
+                        SourceRecord { line, raw, fields }
                     }
                 }
             };
-            self.line_buffer = line_buffer;
-            batch.records.push(record);
+            batch.records.push(source);
         }
         Ok((!batch.records.is_empty()).then_some(batch))
     }
@@ -440,6 +513,7 @@ mod tests {
             Box::new(io::Cursor::new(text.as_bytes().to_vec())),
             ImportKind::Cards,
             format,
+            DEFAULT_MAX_RECORD_BYTES,
         )
         .unwrap();
         let mut out = Vec::new();
@@ -481,9 +555,15 @@ mod tests {
             Box::new(io::Cursor::new(b"card_number,colour\n1,red\n".to_vec())),
             ImportKind::Cards,
             Format::Csv,
+            DEFAULT_MAX_RECORD_BYTES,
         );
         assert!(matches!(source, Err(InputError::Invalid(message)) if message.contains("series_code or series_id")));
-        let empty = open_source(Box::new(io::Cursor::new(Vec::new())), ImportKind::Cards, Format::Csv);
+        let empty = open_source(
+            Box::new(io::Cursor::new(Vec::new())),
+            ImportKind::Cards,
+            Format::Csv,
+            DEFAULT_MAX_RECORD_BYTES,
+        );
         assert!(empty.is_err());
     }
 
@@ -512,6 +592,7 @@ mod tests {
             Box::new(io::Cursor::new(text.as_bytes().to_vec())),
             ImportKind::Cards,
             Format::Csv,
+            DEFAULT_MAX_RECORD_BYTES,
         )
         .unwrap();
         let batch = source.next_batch(10, 2).unwrap().unwrap();

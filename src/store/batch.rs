@@ -141,16 +141,22 @@ impl ValidBatch {
         &self.sources[(record - self.first_record) as usize]
     }
 
-    /// The reject-table row for `record`.
+    /// The reject-table row for `record`. A NUL in the raw text is stored as
+    /// U+FFFD on both stores (PostgreSQL text cannot hold one).
     pub fn reject_row(&self, record: u64, rejection: &Rejection) -> RejectRow {
         let source = self.source(record);
+        let raw = &self.raw_text[source.raw.clone()];
         RejectRow {
             record,
             line: source.line,
             reason: rejection.reason,
             field: rejection.field.to_string(),
             message: rejection.message.clone(),
-            raw: self.raw_text[source.raw.clone()].to_string(),
+            raw: if raw.contains('\0') {
+                raw.replace('\0', "\u{FFFD}")
+            } else {
+                raw.to_string()
+            },
         }
     }
 }
@@ -185,9 +191,13 @@ pub struct ImportStart {
 /// The status of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
+    /// Being written, or stopped without a word (a crash, `kill -9`, a lost connection).
     Running,
     Completed,
+    /// Stopped at `--max-rejects`.
     Aborted,
+    /// Stopped by SIGINT or SIGTERM at a batch boundary.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -196,6 +206,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
             RunStatus::Aborted => "aborted",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -204,6 +215,7 @@ impl RunStatus {
             "running" => Some(RunStatus::Running),
             "completed" => Some(RunStatus::Completed),
             "aborted" => Some(RunStatus::Aborted),
+            "interrupted" => Some(RunStatus::Interrupted),
             _ => None,
         }
     }

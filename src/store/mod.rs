@@ -11,6 +11,8 @@ mod sequences;
 mod sqlite;
 pub mod url;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ pub use batch::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use url::{Backend, redact};
+pub use url::{Backend, DatabaseUrl, UrlError, redact};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +49,85 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot read the OS random source for a secret key: {0}")]
     Random(String),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's own words, once (not sqlx's "error returned from database" wrapper).
+    #[error("database error: {}", database_message(.0))]
+    Database(sqlx::Error),
+    #[error("the database schema cannot be set up: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+    #[error(
+        "the database {database} is locked by another writer: gave up after waiting {} s (--lock-timeout)",
+        .waited.as_secs()
+    )]
+    Locked { database: String, waited: Duration },
+    #[error(
+        "run {run_id} of this input is still in progress in another process after waiting --lock-timeout; \
+         running the same command once it has ended finds the run done, or resumes it"
+    )]
+    RunInProgress { run_id: i64 },
+    /// A file beside the database (a run's lock file) cannot be used.
+    #[error("{0}")]
+    Io(String),
+    /// The caller could not take what was about to be committed (the file of
+    /// `cards generate --output`); nothing was committed.
+    #[error("{0}; nothing was stored")]
+    Delivery(std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::Execute(error) => StoreError::Database(error),
+            other => StoreError::Migrate(other),
+        }
+    }
+}
+
+impl StoreError {
+    /// True when a person must change something (a URL, a password, a path)
+    /// before the command can work; false when a retry may fix it.
+    pub fn needs_a_person(&self) -> bool {
+        match self {
+            StoreError::Database(error) => database_error_needs_a_person(error),
+            StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Io(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A sqlx error in the database's own words.
+fn database_message(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Configuration(cause) => format!("invalid database URL: {cause}"),
+        other => other.to_string(),
+    }
+}
+
+/// Errors no retry fixes: a URL sqlx cannot use, credentials refused, a
+/// database that does not exist, a file that is not a database or cannot be
+/// opened or written.
+fn database_error_needs_a_person(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Configuration(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.parse::<i32>() {
+                // SQLite's extended result code; the primary code is its low byte:
+                // READONLY, CANTOPEN, AUTH, NOTADB.
+                Ok(sqlite) => matches!(sqlite & 0xff, 8 | 14 | 23 | 26),
+                // PostgreSQL's SQLSTATE: authentication, missing database, privileges.
+                Err(_) => matches!(&*code, "28000" | "28P01" | "3D000" | "42501"),
+            }
+        }
+        _ => false,
+    }
 }
 
 /// A series named by id or by code.
@@ -88,6 +165,18 @@ pub struct GeneratedCards {
     pub skipped: usize,
 }
 
+/// Takes generated numbers before they are committed (see [`Store::generate_cards`]).
+pub type DeliverNumbers<'a> = dyn FnMut(&[String]) -> std::io::Result<()> + Send + 'a;
+
+/// A card as `cards export` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCard {
+    pub card_id: i64,
+    pub card_number: String,
+    pub series_code: String,
+    pub status_label: String,
+}
+
 /// A card as the seeds' `PUT /v2/card` response shows it (plus what is needed to derive the rest).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CardView {
@@ -122,8 +211,18 @@ pub trait Store: Send + Sync {
 
     async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError>;
 
-    /// Reserves a counter range and inserts the generated cards in one transaction.
-    async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError>;
+    /// Reserves a counter range and inserts the generated cards in one
+    /// transaction. `deliver` gets the numbers before the commit: when it
+    /// fails, nothing is committed ([`StoreError::Delivery`]).
+    async fn generate_cards(
+        &self,
+        org_id: i64,
+        request: &GenerateCards,
+        deliver: &mut DeliverNumbers<'_>,
+    ) -> Result<GeneratedCards, StoreError>;
+
+    /// Up to `limit` cards that run `run_id` created, with ids above `after_id`, in id order.
+    async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError>;
 
     /// Inserts one card and its `card_created` event; returns the card id.
     async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError>;
@@ -218,32 +317,37 @@ pub struct EventRow {
     pub created_at: String,
 }
 
+/// How a store waits for locks held by other processes.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// How long to wait for another writer's lock before giving up.
+    pub lock_timeout: Duration,
+    /// Whether to say on stderr that a wait has begun (not with `--quiet`).
+    pub announce_waits: bool,
+}
+
 /// Opens (creating and migrating if needed) the store a URL names.
-pub async fn open(url: &str) -> Result<Box<dyn Store>, OpenError> {
-    match Backend::from_url(url) {
-        Some(Backend::Sqlite) => Ok(Box::new(SqliteStore::open(url).await.map_err(|source| {
-            OpenError::Store {
-                url: redact(url),
-                source,
-            }
-        })?)),
-        Some(Backend::Postgres) => Ok(Box::new(PgStore::open(url).await.map_err(|source| {
-            OpenError::Store {
-                url: redact(url),
-                source,
-            }
-        })?)),
-        None => Err(OpenError::UnknownScheme(redact(url))),
-    }
+pub async fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Box<dyn Store>, OpenError> {
+    let opened: Result<Box<dyn Store>, StoreError> = match url.backend() {
+        Backend::Sqlite => SqliteStore::open(url, options)
+            .await
+            .map(|store| Box::new(store) as Box<dyn Store>),
+        Backend::Postgres => PgStore::open(url, options)
+            .await
+            .map(|store| Box::new(store) as Box<dyn Store>),
+    };
+    opened.map_err(|source| OpenError {
+        url: url.redacted(),
+        source,
+    })
 }
 
 /// The database could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error("database URL {0} is neither sqlite:// nor postgres://")]
-    UnknownScheme(String),
-    #[error("cannot open database {url}: {source}")]
-    Store { url: String, source: StoreError },
+#[error("cannot open database {url}: {source}")]
+pub struct OpenError {
+    pub url: String,
+    pub source: StoreError,
 }
 
 /// The current time as RFC 3339 with milliseconds, UTC.

@@ -1,4 +1,87 @@
-//! Database URLs: which backend a URL names, and its printable (redacted) form.
+//! Database URLs: which backend a URL names, its printable (redacted) form,
+//! and for SQLite the files it stands for.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A database URL, checked before anything is opened.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+    /// The SQLite database file (none for PostgreSQL or an in-memory database).
+    file: Option<PathBuf>,
+}
+
+/// A database URL that cannot be used (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("database URL {0} is neither sqlite:// nor postgres://")]
+    UnknownScheme(String),
+    #[error("database URL {url} is not valid: {reason}")]
+    Invalid { url: String, reason: String },
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<DatabaseUrl, UrlError> {
+        let invalid = |reason: String| UrlError::Invalid {
+            url: redact(url),
+            reason,
+        };
+        let backend = Backend::from_url(url).ok_or_else(|| UrlError::UnknownScheme(redact(url)))?;
+        let file = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+                let name = options.get_filename();
+                let in_memory = name.to_str().is_some_and(|n| n == ":memory:" || n.starts_with("file:"));
+                (!in_memory).then(|| name.to_path_buf())
+            }
+            Backend::Postgres => {
+                sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
+                None
+            }
+        };
+        Ok(DatabaseUrl {
+            url: url.to_string(),
+            backend,
+            file,
+        })
+    }
+
+    /// The URL as given, password included: only for connecting.
+    pub fn secret(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with its password redacted, for anything printed.
+    pub fn redacted(&self) -> String {
+        redact(&self.url)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The SQLite database file, if the URL names one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
+    /// Every file the database may write: the database and its `-wal`,
+    /// `-shm` and `-journal` companions (none for PostgreSQL).
+    pub fn files(&self) -> Vec<PathBuf> {
+        let Some(file) = &self.file else {
+            return Vec::new();
+        };
+        let mut files = vec![file.clone()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = file.clone().into_os_string();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        files
+    }
+}
 
 /// The backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +151,17 @@ mod tests {
         );
         assert_eq!(redact("postgres://app@db/cards"), "postgres://app@db/cards");
         assert_eq!(redact("sqlite://cardbatch.db"), "sqlite://cardbatch.db");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_files() {
+        let url = DatabaseUrl::parse("sqlite://data/cards.db").unwrap();
+        assert_eq!(url.file(), Some(std::path::Path::new("data/cards.db")));
+        assert_eq!(url.files()[1], PathBuf::from("data/cards.db-wal"));
+        assert_eq!(DatabaseUrl::parse("sqlite::memory:").unwrap().file(), None);
+        assert!(DatabaseUrl::parse("postgres://u:pw@h/db").unwrap().files().is_empty());
+        let unknown = DatabaseUrl::parse("mysql://u:pw@h/db").unwrap_err().to_string();
+        assert!(unknown.contains("***") && !unknown.contains("pw"), "{unknown}");
     }
 
     #[test]

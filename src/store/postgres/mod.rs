@@ -14,8 +14,9 @@ use sqlx::{Connection, Postgres, Row, Transaction};
 
 use super::sequences::FreeIds;
 use super::{
-    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
-    Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret, now, redact,
+    CardView, DatabaseUrl, DeliverNumbers, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart,
+    OpenOptions, RejectRow, RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode,
+    is_unique_violation, new_secret, now,
 };
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, PermutationKey};
@@ -39,14 +40,20 @@ macro_rules! rfc3339 {
 
 pub struct PgStore {
     pool: PgPool,
-    url: String,
+    url: DatabaseUrl,
+    announce_waits: bool,
 }
 
 impl PgStore {
     /// Connects and runs migrations (under the migrator's advisory lock, so
-    /// processes starting together on a new database migrate it once).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("cardbatch");
+    /// processes starting together on a new database migrate it once). Every
+    /// connection waits at most `--lock-timeout` for a lock (`lock_timeout`),
+    /// then fails with SQLSTATE 55P03.
+    pub async fn open(url: &DatabaseUrl, open: &OpenOptions) -> Result<Self, StoreError> {
+        let lock_timeout = format!("{}ms", open.lock_timeout.as_millis().max(1));
+        let options = PgConnectOptions::from_str(url.secret())?
+            .application_name("cardbatch")
+            .options([("lock_timeout", lock_timeout.as_str())]);
         // One direct connection first, which also runs the migrations: an
         // unreachable server or a wrong password is reported at once, in the
         // server's words, rather than as a pool timeout 30 seconds later.
@@ -56,7 +63,8 @@ impl PgStore {
         let pool = PgPoolOptions::new().max_connections(4).connect_lazy_with(options);
         Ok(PgStore {
             pool,
-            url: url.to_string(),
+            url: url.clone(),
+            announce_waits: open.announce_waits,
         })
     }
 
@@ -198,7 +206,7 @@ pub(super) async fn reserve_external_ids(
 #[async_trait]
 impl Store for PgStore {
     fn describe(&self) -> String {
-        redact(&self.url)
+        self.url.redacted()
     }
 
     async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
@@ -329,7 +337,12 @@ impl Store for PgStore {
         row.as_ref().map(decode::series).transpose()
     }
 
-    async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError> {
+    async fn generate_cards(
+        &self,
+        org_id: i64,
+        request: &GenerateCards,
+        deliver: &mut DeliverNumbers<'_>,
+    ) -> Result<GeneratedCards, StoreError> {
         let created_at = now();
         let max = request.generator.format().max_counter();
         let mut tx: Transaction<'static, Postgres> = self.pool.begin().await?;
@@ -383,6 +396,8 @@ impl Store for PgStore {
             "run_id": run_id,
         });
         insert_event(&mut tx, org_id, Some(run_id), "cards_generated", &payload, &created_at).await?;
+        // The caller takes the numbers before they are committed: if it cannot, none are.
+        deliver(&numbers).map_err(StoreError::Delivery)?;
         tx.commit().await?;
         Ok(GeneratedCards {
             run_id,
@@ -484,7 +499,33 @@ impl Store for PgStore {
     }
 
     async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError> {
-        Ok(Box::new(import::begin(&self.pool, org_id, start).await?))
+        Ok(Box::new(
+            import::begin(&self.pool, self.announce_waits, org_id, start).await?,
+        ))
+    }
+
+    async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
+             JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
+             WHERE c.org_id = $1 AND c.run_id = $2 AND c.id > $3 ORDER BY c.id LIMIT $4",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RunCard {
+                    card_id: row.try_get(0)?,
+                    card_number: row.try_get(1)?,
+                    series_code: row.try_get(2)?,
+                    status_label: row.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
     async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {

@@ -4,15 +4,15 @@
 //! loop, not one round trip per row, does the work.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    CardView, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart, RejectRow, RunState, SeriesRef,
-    Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret, now, redact,
+    CardView, DatabaseUrl, DeliverNumbers, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart,
+    OpenOptions, RejectRow, RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode,
+    is_unique_violation, new_secret, now,
 };
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::NumberFormat;
@@ -20,26 +20,32 @@ use crate::parallel::on_rayon;
 
 mod import;
 mod json_rows;
+mod lock;
 mod sequences;
+
+use lock::{BUSY_SLICE, LockWait};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// How long a writer waits for another process's write transaction.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
 pub struct SqliteStore {
     pool: SqlitePool,
-    url: String,
+    url: DatabaseUrl,
+    lock_wait: LockWait,
 }
 
 impl SqliteStore {
     /// Opens the database, creating the file and running migrations on first use.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+    pub async fn open(url: &DatabaseUrl, open: &OpenOptions) -> Result<Self, StoreError> {
+        let name = url
+            .file()
+            .map_or_else(|| url.redacted(), |file| file.display().to_string());
+        let lock_wait = LockWait::new(name, open.lock_timeout, open.announce_waits);
+        let options = SqliteConnectOptions::from_str(url.secret())?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
+            // SQLite's own busy handler waits in slices; LockWait counts them.
+            .busy_timeout(BUSY_SLICE)
             // 32 MiB of page cache per connection: most of an import's peak
             // memory, kept so that 3M-row imports stay under 128 MiB RSS.
             .pragma("cache_size", "-32768")
@@ -47,14 +53,12 @@ impl SqliteStore {
             // changed by many batches is then written back once, not each time.
             .pragma("wal_autocheckpoint", "16384")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_lazy_with(options);
+        lock_wait.retry(|| MIGRATOR.run(&pool)).await?;
         Ok(SqliteStore {
             pool,
-            url: url.to_string(),
+            url: url.clone(),
+            lock_wait,
         })
     }
 
@@ -62,8 +66,9 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// A write transaction, begun once the write lock is ours (see [`LockWait`]).
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        self.lock_wait.retry(|| self.pool.begin_with("BEGIN IMMEDIATE")).await
     }
 }
 
@@ -94,7 +99,7 @@ async fn insert_event(
 #[async_trait]
 impl Store for SqliteStore {
     fn describe(&self) -> String {
-        redact(&self.url)
+        self.url.redacted()
     }
 
     async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
@@ -108,6 +113,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_org_config(&self, org_id: i64, key: ConfigKey, value: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         match value {
             Some(value) => {
                 sqlx::query(
@@ -117,17 +123,18 @@ impl Store for SqliteStore {
                 .bind(org_id)
                 .bind(key.name())
                 .bind(value)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
             }
             None => {
                 sqlx::query("DELETE FROM org_config WHERE org_id = ? AND key = ?")
                     .bind(org_id)
                     .bind(key.name())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
             }
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -214,7 +221,12 @@ impl Store for SqliteStore {
         row.as_ref().map(decode::series).transpose()
     }
 
-    async fn generate_cards(&self, org_id: i64, request: &GenerateCards) -> Result<GeneratedCards, StoreError> {
+    async fn generate_cards(
+        &self,
+        org_id: i64,
+        request: &GenerateCards,
+        deliver: &mut DeliverNumbers<'_>,
+    ) -> Result<GeneratedCards, StoreError> {
         let created_at = now();
         let max = request.generator.format().max_counter();
         let mut tx = self.begin_write().await?;
@@ -278,6 +290,8 @@ impl Store for SqliteStore {
             "run_id": run_id,
         });
         insert_event(&mut tx, org_id, Some(run_id), "cards_generated", &payload, &created_at).await?;
+        // The caller takes the numbers before they are committed: if it cannot, none are.
+        deliver(&numbers).map_err(StoreError::Delivery)?;
         tx.commit().await?;
         Ok(GeneratedCards {
             run_id,
@@ -382,7 +396,34 @@ impl Store for SqliteStore {
     }
 
     async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError> {
-        Ok(Box::new(import::begin(&self.pool, org_id, start).await?))
+        let database = self.url.file();
+        Ok(Box::new(
+            import::begin(&self.pool, &self.lock_wait, database, org_id, start).await?,
+        ))
+    }
+
+    async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
+             JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
+             WHERE c.org_id = ? AND c.run_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RunCard {
+                    card_id: row.try_get(0)?,
+                    card_number: row.try_get(1)?,
+                    series_code: row.try_get(2)?,
+                    status_label: row.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
     async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {

@@ -35,7 +35,12 @@ pub(super) struct PgImportSession {
 }
 
 /// Finds or creates the run and opens its session on a connection of its own.
-pub(super) async fn begin(pool: &PgPool, org_id: i64, start: ImportStart) -> Result<PgImportSession, StoreError> {
+pub(super) async fn begin(
+    pool: &PgPool,
+    announce_waits: bool,
+    org_id: i64,
+    start: ImportStart,
+) -> Result<PgImportSession, StoreError> {
     let mut link = if start.dry_run {
         Link::DryRun(pool.begin().await?)
     } else {
@@ -72,13 +77,7 @@ pub(super) async fn begin(pool: &PgPool, org_id: i64, start: ImportStart) -> Res
     };
     let state = decode::run_state(&row)?;
     if !start.dry_run {
-        // The same input imported by two processes at once would have both
-        // write the same records: the second one waits for the first to end.
-        sqlx::query("SELECT pg_advisory_lock($1, $2)")
-            .bind(RUN_LOCK_SPACE)
-            .bind(state.run_id as i32)
-            .execute(&mut *connection)
-            .await?;
+        lock_run(connection, state.run_id, announce_waits).await?;
     }
     cards::create_staging(connection).await?;
     let mut session = PgImportSession {
@@ -88,11 +87,44 @@ pub(super) async fn begin(pool: &PgPool, org_id: i64, start: ImportStart) -> Res
         state,
     };
     if !session.start.dry_run {
-        // The run may have moved on while we waited for its lock.
+        // The run may have moved on before its lock was ours.
         session.state = session.reload_state().await?;
     }
     Ok(session)
 }
+
+/// Takes the run's advisory lock. The same input imported by two processes
+/// at once would have both write the same records: the second one waits
+/// (saying so once) for as long as the connection's `lock_timeout`
+/// (`--lock-timeout`) allows, then finds the run done or resumes it.
+async fn lock_run(connection: &mut PgConnection, run_id: i64, announce: bool) -> Result<(), StoreError> {
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(RUN_LOCK_SPACE)
+        .bind(run_id as i32)
+        .fetch_one(&mut *connection)
+        .await?;
+    if locked {
+        return Ok(());
+    }
+    if announce {
+        eprintln!("cardbatch: waiting for run {run_id} of this input, in progress in another process (--lock-timeout)");
+    }
+    match sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(RUN_LOCK_SPACE)
+        .bind(run_id as i32)
+        .execute(&mut *connection)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+            Err(StoreError::RunInProgress { run_id })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// SQLSTATE `lock_not_available`: a lock wait passed `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// The first key of the advisory locks that guard runs (the second is the run id).
 const RUN_LOCK_SPACE: i32 = 0x6361_7264; // "card"

@@ -8,6 +8,7 @@
 //! in record order, then writes with one statement each over `json_each(?)`.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod cards;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::json_rows::JsonRows;
+use super::lock::{LockWait, RunLock};
 use crate::domain::{RejectReason, Rejection};
 use crate::store::batch::{
     BatchOutcome, ImportStart, KeyOwner, RejectRow, Rows, RunState, RunStatus, ValidBatch, accepted, database_rejects,
@@ -36,20 +38,26 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(super) struct SqliteImportSession {
     link: Link<Sqlite>,
+    lock_wait: LockWait,
     org_id: i64,
     start: ImportStart,
     state: RunState,
     /// When the open write transaction of a real run began, if one is open.
     open_since: Option<Instant>,
+    /// Keeps other processes off this run while the session writes it.
+    _run_lock: Option<RunLock>,
 }
 
-/// Finds or creates the run and opens its session.
+/// Finds or creates the run, takes its lock (a real run of a database file)
+/// and opens its session.
 pub(super) async fn begin(
     pool: &SqlitePool,
+    lock_wait: &LockWait,
+    database: Option<&Path>,
     org_id: i64,
     start: ImportStart,
 ) -> Result<SqliteImportSession, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = lock_wait.retry(|| pool.begin_with("BEGIN IMMEDIATE")).await?;
     let existing = if start.dry_run {
         None
     } else {
@@ -87,24 +95,35 @@ pub(super) async fn begin(
             }
         }
     };
-    let link = if start.dry_run {
-        Link::DryRun(tx)
+    let (link, run_lock) = if start.dry_run {
+        (Link::DryRun(tx), None)
     } else {
         tx.commit().await?;
+        let run_lock = match database {
+            Some(file) => Some(RunLock::acquire(file, state.run_id, lock_wait).await?),
+            None => None,
+        };
         let mut connection = pool.acquire().await?;
         // Its transactions are begun and committed by hand (they span
         // batches), so it never goes back to the pool, where a session
         // dropped mid-transaction would leave one open.
         connection.close_on_drop();
-        Link::Connection(connection)
+        (Link::Connection(connection), run_lock)
     };
-    Ok(SqliteImportSession {
+    let mut session = SqliteImportSession {
         link,
+        lock_wait: lock_wait.clone(),
         org_id,
         start,
         state,
         open_since: None,
-    })
+        _run_lock: run_lock,
+    };
+    if !session.start.dry_run {
+        // The run may have moved on before its lock was ours.
+        session.state = session.reload_state().await?;
+    }
+    Ok(session)
 }
 
 /// What every batch writer needs to know about its run.
@@ -136,7 +155,7 @@ impl ImportSession for SqliteImportSession {
             Link::DryRun(tx) => write_batch(tx, &context, batch, reject_budget).await?,
             Link::Connection(connection) => {
                 if self.open_since.is_none() {
-                    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut **connection).await?;
+                    self.lock_wait.begin_immediate(connection).await?;
                     self.open_since = Some(Instant::now());
                 }
                 match write_batch(connection, &context, batch, reject_budget).await {
@@ -165,6 +184,10 @@ impl ImportSession for SqliteImportSession {
     }
 
     async fn finish(&mut self, status: RunStatus) -> Result<(), StoreError> {
+        if let (None, Link::Connection(connection)) = (self.open_since, &mut self.link) {
+            self.lock_wait.begin_immediate(connection).await?;
+            self.open_since = Some(Instant::now());
+        }
         let query = sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE org_id = ? AND id = ?")
             .bind(status.as_str())
             .bind(now())
@@ -201,6 +224,17 @@ impl ImportSession for SqliteImportSession {
 }
 
 impl SqliteImportSession {
+    async fn reload_state(&mut self) -> Result<RunState, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = ? AND id = ?",
+        )
+        .bind(self.org_id)
+        .bind(self.state.run_id)
+        .fetch_one(self.link.connection())
+        .await?;
+        decode::run_state(&row)
+    }
+
     /// Commits the open write transaction of a real run, if there is one.
     async fn commit(&mut self) -> Result<(), StoreError> {
         if let (Some(_), Link::Connection(connection)) = (self.open_since.take(), &mut self.link) {
