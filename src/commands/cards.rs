@@ -120,8 +120,8 @@ async fn generate(settings: &Settings, args: GenerateArgs) -> Result<(), Command
             out.sync()?;
             Ok(out)
         };
-        let out = write()
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", file.path.display())))?;
+        let out =
+            write().map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", file.path.display())))?;
         delivered = Some(out);
         Ok(())
     };

@@ -297,7 +297,7 @@ impl<R: BufRead> RecordSplitter<R> {
     }
 
     /// Skips the rest of the current line without holding it; returns the
-    /// bytes skipped (its `\n` included) and whether a `\n` ended it.
+    /// bytes skipped (its `\n` not counted) and whether a `\n` ended it.
     fn skip_line(&mut self) -> io::Result<(u64, bool)> {
         let mut skipped = 0u64;
         loop {
@@ -308,7 +308,7 @@ impl<R: BufRead> RecordSplitter<R> {
             match memchr(b'\n', chunk) {
                 Some(newline) => {
                     self.input.consume(newline + 1);
-                    return Ok((skipped + newline as u64 + 1, true));
+                    return Ok((skipped + newline as u64, true));
                 }
                 None => {
                     let length = chunk.len();
@@ -413,7 +413,7 @@ mod tests {
                     2,
                     "x".repeat(10),
                     Ending::OverCap {
-                        total_bytes: 51,
+                        total_bytes: 50,
                         open_quote: None
                     }
                 ),
@@ -450,7 +450,7 @@ mod tests {
             records[0].2,
             Ending::OverCap {
                 open_quote: Some(1),
-                total_bytes: 42
+                total_bytes: 41
             }
         ));
         assert_eq!(records[1], complete(2, "r2"));

@@ -49,7 +49,9 @@ pub(super) struct SqliteImportSession {
 }
 
 /// Finds or creates the run, takes its lock (a real run of a database file)
-/// and opens its session.
+/// and opens its session. A run that exists is locked before anything is
+/// written, so a second process of the same run waits for the run, not for
+/// SQLite's write lock.
 pub(super) async fn begin(
     pool: &SqlitePool,
     lock_wait: &LockWait,
@@ -57,73 +59,99 @@ pub(super) async fn begin(
     org_id: i64,
     start: ImportStart,
 ) -> Result<SqliteImportSession, StoreError> {
-    let mut tx = lock_wait.retry(|| pool.begin_with("BEGIN IMMEDIATE")).await?;
-    let existing = if start.dry_run {
-        None
-    } else {
-        sqlx::query(
-            "SELECT id, status, records_committed, inserted, rejected FROM runs \
-             WHERE org_id = ? AND kind = ? AND input_hash = ?",
-        )
-        .bind(org_id)
-        .bind(start.kind.as_str())
-        .bind(&start.input_hash)
-        .fetch_optional(&mut *tx)
-        .await?
-    };
-    let state = match existing {
-        Some(row) => decode::run_state(&row)?,
+    if start.dry_run {
+        let mut tx = lock_wait.retry(|| pool.begin_with("BEGIN IMMEDIATE")).await?;
+        let state = create_run(&mut tx, org_id, &start).await?;
+        return Ok(SqliteImportSession {
+            link: Link::DryRun(tx),
+            lock_wait: lock_wait.clone(),
+            org_id,
+            start,
+            state,
+            open_since: None,
+            _run_lock: None,
+        });
+    }
+    let mut connection = pool.acquire().await?;
+    // Its transactions are begun and committed by hand (they span batches),
+    // so it never goes back to the pool, where a session dropped
+    // mid-transaction would leave one open.
+    connection.close_on_drop();
+    let run_id = match find_run(&mut connection, org_id, &start).await? {
+        Some(state) => state.run_id,
         None => {
-            // A dry run's row has no input hash, so it never collides with the real run of the same input.
-            let run_id: i64 = sqlx::query_scalar(
-                "INSERT INTO runs (org_id, kind, input_name, input_hash, status, started_at) \
-                 VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
-            )
-            .bind(org_id)
-            .bind(start.kind.as_str())
-            .bind(&start.input_name)
-            .bind((!start.dry_run).then_some(&start.input_hash))
-            .bind(now())
-            .fetch_one(&mut *tx)
-            .await?;
-            RunState {
-                run_id,
-                status: RunStatus::Running,
-                records_committed: 0,
-                inserted: 0,
-                rejected: 0,
-            }
+            lock_wait.begin_immediate(&mut connection).await?;
+            // Another process may have created it since we looked.
+            let state = match find_run(&mut connection, org_id, &start).await? {
+                Some(state) => state,
+                None => create_run(&mut connection, org_id, &start).await?,
+            };
+            sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
+            state.run_id
         }
     };
-    let (link, run_lock) = if start.dry_run {
-        (Link::DryRun(tx), None)
-    } else {
-        tx.commit().await?;
-        let run_lock = match database {
-            Some(file) => Some(RunLock::acquire(file, state.run_id, lock_wait).await?),
-            None => None,
-        };
-        let mut connection = pool.acquire().await?;
-        // Its transactions are begun and committed by hand (they span
-        // batches), so it never goes back to the pool, where a session
-        // dropped mid-transaction would leave one open.
-        connection.close_on_drop();
-        (Link::Connection(connection), run_lock)
+    let run_lock = match database {
+        Some(file) => Some(RunLock::acquire(file, run_id, lock_wait).await?),
+        None => None,
     };
-    let mut session = SqliteImportSession {
-        link,
+    // The run may have moved on before its lock was ours.
+    let state = find_run(&mut connection, org_id, &start)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("run {run_id} disappeared")))?;
+    Ok(SqliteImportSession {
+        link: Link::Connection(connection),
         lock_wait: lock_wait.clone(),
         org_id,
         start,
         state,
         open_since: None,
         _run_lock: run_lock,
-    };
-    if !session.start.dry_run {
-        // The run may have moved on before its lock was ours.
-        session.state = session.reload_state().await?;
-    }
-    Ok(session)
+    })
+}
+
+/// The run of this input, if there is one.
+async fn find_run(
+    connection: &mut SqliteConnection,
+    org_id: i64,
+    start: &ImportStart,
+) -> Result<Option<RunState>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, status, records_committed, inserted, rejected FROM runs \
+         WHERE org_id = ? AND kind = ? AND input_hash = ?",
+    )
+    .bind(org_id)
+    .bind(start.kind.as_str())
+    .bind(&start.input_hash)
+    .fetch_optional(&mut *connection)
+    .await?;
+    row.as_ref().map(decode::run_state).transpose()
+}
+
+/// Creates the run (inside the caller's write transaction). A dry run's row
+/// has no input hash, so it never collides with the real run of the same input.
+async fn create_run(
+    connection: &mut SqliteConnection,
+    org_id: i64,
+    start: &ImportStart,
+) -> Result<RunState, StoreError> {
+    let run_id: i64 = sqlx::query_scalar(
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, status, started_at) \
+         VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+    )
+    .bind(org_id)
+    .bind(start.kind.as_str())
+    .bind(&start.input_name)
+    .bind((!start.dry_run).then_some(&start.input_hash))
+    .bind(now())
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(RunState {
+        run_id,
+        status: RunStatus::Running,
+        records_committed: 0,
+        inserted: 0,
+        rejected: 0,
+    })
 }
 
 /// What every batch writer needs to know about its run.
@@ -224,17 +252,6 @@ impl ImportSession for SqliteImportSession {
 }
 
 impl SqliteImportSession {
-    async fn reload_state(&mut self) -> Result<RunState, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = ? AND id = ?",
-        )
-        .bind(self.org_id)
-        .bind(self.state.run_id)
-        .fetch_one(self.link.connection())
-        .await?;
-        decode::run_state(&row)
-    }
-
     /// Commits the open write transaction of a real run, if there is one.
     async fn commit(&mut self) -> Result<(), StoreError> {
         if let (Some(_), Link::Connection(connection)) = (self.open_since.take(), &mut self.link) {

@@ -8,8 +8,6 @@
 //! say they are skipped, unless `CARDBATCH_REQUIRE_POSTGRES=1` (set by the
 //! test command) makes that a failure.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -130,6 +128,61 @@ impl Workspace {
     /// A fresh SQLite workspace, for tests that are about SQLite only.
     pub fn sqlite() -> Self {
         Workspace::new(Backend::Sqlite)
+    }
+
+    /// Runs a query returning one text column on this workspace's database
+    /// (the same SQL must work on both backends).
+    pub fn query_texts(&self, sql: &'static str) -> Vec<String> {
+        block_on(async {
+            match self.backend {
+                Backend::Sqlite => {
+                    let pool = sqlx::SqlitePool::connect(&self.url)
+                        .await
+                        .expect("open the test database");
+                    let values = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("query");
+                    pool.close().await;
+                    values
+                }
+                Backend::Postgres => {
+                    let pool = sqlx::PgPool::connect(&self.url).await.expect("open the test database");
+                    let values = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("query");
+                    pool.close().await;
+                    values
+                }
+            }
+        })
+    }
+
+    /// Every card by its content (no ids, no times), in card-number order.
+    pub fn cards_by_content(&self) -> Vec<String> {
+        self.query_texts(
+            "SELECT card_number || '|' || series_id || '|' || coalesce(external_id, '') || '|' || status_label \
+             || '|' || coalesce(status_reason, '') || '|' || coalesce(cast(customer_id AS text), '') \
+             || '|' || coalesce(cast(import_record AS text), '') FROM cards ORDER BY card_number",
+        )
+    }
+
+    /// The events outbox in id order, without what differs between two runs
+    /// of the same work: event ids, card ids and times.
+    pub fn comparable_events(&self) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .map(|mut event| {
+                let event_object = event.as_object_mut().unwrap();
+                event_object.remove("id");
+                event_object.remove("created_at");
+                if let Some(payload) = event_object.get_mut("payload").and_then(Value::as_object_mut) {
+                    payload.remove("card_id");
+                }
+                event
+            })
+            .collect()
+    }
+
+    /// The checkpoint of the workspace's card import run (0 before it has one).
+    pub fn records_committed(&self) -> i64 {
+        self.query_i64("SELECT max(records_committed) FROM runs WHERE kind = 'import_cards'")
+            .unwrap_or(0)
     }
 
     /// Runs a query returning one optional integer on this workspace's database.
@@ -348,4 +401,130 @@ pub fn assert_accounted(summary: &Value) {
         .sum();
     assert_eq!(by_reason, n("rejected"), "{summary}");
     assert_eq!(n("events_emitted"), n("inserted"));
+}
+
+/// A cards file of `records` rows: mostly valid, every 97th with a broken
+/// check digit, every 101st repeating the row before it.
+pub fn big_cards_file(records: u64) -> String {
+    use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+    let generator = NumberGenerator::new(
+        NumberFormat::new("6001", "", 16, Method::RandomLuhn).unwrap(),
+        PermutationKey([9; 16]),
+    );
+    let numbers = generator.render_block(1, records as usize);
+    let mut text = String::from("card_number,series_code,external_id\n");
+    let mut previous = String::new();
+    for (i, number) in numbers.iter().enumerate() {
+        let number = if i % 101 == 100 {
+            previous.clone()
+        } else if i % 97 == 0 {
+            let mut broken = number.as_bytes().to_vec();
+            broken[15] = b'0' + (broken[15] - b'0' + 1) % 10;
+            String::from_utf8(broken).unwrap()
+        } else {
+            number.to_string()
+        };
+        text.push_str(&format!("{number},LUHN1,CX{i:08}\n"));
+        previous = number;
+    }
+    text
+}
+
+/// Sends `signal` (`INT`, `TERM`, `KILL`) to a child process.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// Another writer holding the database's write lock (SQLite: an open
+/// `BEGIN IMMEDIATE`; PostgreSQL: `LOCK TABLE cards IN EXCLUSIVE MODE`)
+/// until released or dropped.
+pub struct HeldLock {
+    runtime: tokio::runtime::Runtime,
+    connection: Option<HeldConnection>,
+}
+
+enum HeldConnection {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Workspace {
+    /// Takes the write lock as another writer would, and holds it.
+    pub fn hold_write_lock(&self) -> HeldLock {
+        use sqlx::Connection;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let connection = runtime.block_on(async {
+            match self.backend {
+                Backend::Sqlite => {
+                    let mut connection = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+                    sqlx::raw_sql("BEGIN IMMEDIATE")
+                        .execute(&mut connection)
+                        .await
+                        .expect("lock");
+                    HeldConnection::Sqlite(connection)
+                }
+                Backend::Postgres => {
+                    let mut connection = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+                    sqlx::raw_sql("BEGIN; LOCK TABLE cards IN EXCLUSIVE MODE")
+                        .execute(&mut connection)
+                        .await
+                        .expect("lock");
+                    HeldConnection::Postgres(connection)
+                }
+            }
+        });
+        HeldLock {
+            runtime,
+            connection: Some(connection),
+        }
+    }
+
+    /// Ends every connection cardbatch has open to this workspace's
+    /// PostgreSQL database, as a server restart or a network cut would.
+    pub fn terminate_cardbatch_connections(&self) -> i64 {
+        assert_eq!(self.backend, Backend::Postgres);
+        self.query_i64(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'cardbatch' AND datname = current_database()",
+        )
+        .unwrap_or(0)
+    }
+}
+
+impl HeldLock {
+    /// Rolls back and disconnects.
+    pub fn release(mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        use sqlx::Connection;
+        if let Some(connection) = self.connection.take() {
+            self.runtime.block_on(async {
+                match connection {
+                    HeldConnection::Sqlite(mut c) => {
+                        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut c).await;
+                        let _ = c.close().await;
+                    }
+                    HeldConnection::Postgres(mut c) => {
+                        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut c).await;
+                        let _ = c.close().await;
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.close();
+    }
 }

@@ -3,12 +3,9 @@
 //! dry run, re-runs, --max-rejects, and the awkward inputs (stdin, gzip,
 //! empty, header only, BOM, CRLF, quoted newlines, formula cells).
 
-#[macro_use]
-mod common;
-
 use std::io::Write;
 
-use common::{Backend, IMPORT_DATA, assert_accounted};
+use crate::common::{Backend, IMPORT_DATA, assert_accounted};
 use serde_json::json;
 
 fn expected(name: &str) -> String {
@@ -360,7 +357,7 @@ fn a_record_rejected_for_a_database_key_holds_none_of_its_keys(backend: Backend)
     }
 }
 
-on_both_backends!(
+crate::on_both_backends!(
     a_record_rejected_for_a_database_key_holds_none_of_its_keys,
     every_reason_in_csv,
     every_reason_in_json_lines,

@@ -1,13 +1,10 @@
 //! Writers at the same time: two imports of overlapping files account for
 //! every record exactly once, whichever commits first.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::{Backend, assert_accounted};
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
-use common::{Backend, assert_accounted};
 
 const PER_FILE: usize = 12_000;
 
@@ -179,7 +176,7 @@ fn a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate(backend: Back
     );
 }
 
-on_both_backends!(
+crate::on_both_backends!(
     overlapping_imports_account_for_every_record_once,
     a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate,
 );

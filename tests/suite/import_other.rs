@@ -1,9 +1,6 @@
 //! `import external-ids` and `import customers` on the real binary.
 
-#[macro_use]
-mod common;
-
-use common::{Backend, Workspace, assert_accounted};
+use crate::common::{Backend, Workspace, assert_accounted};
 use serde_json::json;
 
 /// (line, reason, field) of each row of a reject report.
@@ -152,7 +149,7 @@ fn customers_without_generation_need_an_external_id(backend: Backend) {
     assert_eq!(summary["rejected_by_reason"], json!({"MISSING_FIELD": 1}));
 }
 
-on_both_backends!(
+crate::on_both_backends!(
     external_ids_are_set_on_existing_cards,
     customers_get_generated_external_ids_and_are_never_overwritten,
     customers_without_generation_need_an_external_id,

@@ -1,13 +1,10 @@
 //! The single-record commands on the real binary: the seeds' request bodies,
 //! the printed JSON, the error codes and the exit codes.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashSet;
 
+use crate::common::{Backend, Workspace, numbers, seed};
 use cardbatch::numbers::{CheckDigit, Method, NumberFormat};
-use common::{Backend, Workspace, numbers, seed};
 use serde_json::json;
 
 fn series_create_takes_the_seeds_body_and_prints_the_entity(backend: Backend) {
@@ -570,7 +567,7 @@ fn database_passwords_are_never_printed() {
     assert!(all.contains("refused"), "{all}");
 }
 
-on_both_backends!(
+crate::on_both_backends!(
     series_create_takes_the_seeds_body_and_prints_the_entity,
     series_create_reads_stdin,
     series_rules_give_their_codes,

@@ -1,0 +1,18 @@
+//! The integration tests, in one test binary (one link on two cores, and
+//! the shared helpers in `common` compiled once). Each module runs the real
+//! `cardbatch` binary; most test bodies run on both backends
+//! ([`on_both_backends!`]).
+
+mod common;
+
+mod concurrency;
+mod crash_resume;
+mod exit_codes;
+mod fuzz;
+mod generation_properties;
+mod import_cards;
+mod import_other;
+mod input_limits;
+mod outputs;
+mod query_plans;
+mod single_record;
