@@ -7,12 +7,12 @@
 
 use std::io::Cursor;
 
+use cardbatch::batch::ImportKind;
 use cardbatch::domain::{OrgConfig, SeriesRequest};
 use cardbatch::import::input::Format;
 use cardbatch::import::reader::{DEFAULT_MAX_RECORD_BYTES, RecordBatch, open_source};
 use cardbatch::import::validate::{ValidationContext, validate_batch};
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
-use cardbatch::store::ImportKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const RECORDS: usize = 100_000;

@@ -5,6 +5,7 @@
 //! [`store`], and the commands in [`commands`] tie them together for the
 //! binary.
 
+pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod domain;

@@ -6,12 +6,13 @@ use std::io::Write;
 use std::path::Path;
 
 use super::Settings;
+use crate::batch::ImportKind;
 use crate::cli::ImportCommand;
 use crate::error::{CommandError, Exit, failed};
 use crate::import::input::{Input, InputError};
 use crate::import::interrupt::Interrupts;
 use crate::import::{Ending, ImportOptions, ImportResult, run_import};
-use crate::store::{ImportKind, redact};
+use crate::store::redact;
 
 pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<Exit, CommandError> {
     let (kind, args, overwrite) = match command {

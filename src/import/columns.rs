@@ -2,7 +2,7 @@
 //! (snake_case or the API's camelCase, `statusInfo.reason` included), their
 //! types, and which must be present.
 
-use crate::store::ImportKind;
+use crate::batch::ImportKind;
 
 /// What a column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

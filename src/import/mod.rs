@@ -26,13 +26,14 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::batch::{ImportKind, ValidBatch};
 use crate::domain::OrgConfig;
 use crate::error::{CommandError, StopSignal, failed};
 use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::Progress;
 use crate::report::{ReportError, RunTotals, Summary, write_reject_report};
-use crate::store::{ImportKind, ImportSession, ImportStart, RunState, RunStatus, Store, ValidBatch};
+use crate::store::{ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
 use interrupt::Interrupts;
 use reader::{RecordBatch, RecordSource, open_source};
@@ -119,7 +120,7 @@ pub async fn run_import(
         overwrite_external_ids: options.overwrite_external_ids,
         external_id_generation,
     };
-    let mut session = store.begin_import(org_id, start).await?;
+    let mut session = begin_import(store, org_id, start).await?;
     let before = session.state().clone();
     let mut warnings = Vec::new();
 
@@ -133,7 +134,7 @@ pub async fn run_import(
     } else {
         let progress = Progress::new(input.size, options.quiet);
         let outcome = run_batches(
-            session.as_mut(),
+            &mut session,
             source,
             context,
             &options,
@@ -158,7 +159,7 @@ pub async fn run_import(
         (records_read, ending)
     };
 
-    write_report_file(session.as_mut(), report).await?;
+    write_report_file(&mut session, report).await?;
     let after = session.state().clone();
     let by_reason = session.reason_counts(before.records_committed).await?;
     session.close().await?;
@@ -201,7 +202,7 @@ pub async fn run_import(
 /// early), how the run ended, and the reader's warnings.
 #[allow(clippy::too_many_arguments)]
 async fn run_batches(
-    session: &mut dyn ImportSession,
+    session: &mut ImportSession,
     source: Box<dyn RecordSource>,
     context: Arc<ValidationContext>,
     options: &ImportOptions,
@@ -312,7 +313,7 @@ fn read_batches(
 
 /// Writes the run's whole reject report from the database into `report`,
 /// which appears whole at its path once written.
-async fn write_report_file(session: &mut dyn ImportSession, report: &OutputFile) -> Result<(), CommandError> {
+async fn write_report_file(session: &mut ImportSession, report: &OutputFile) -> Result<(), CommandError> {
     let cannot_write =
         |e: &dyn std::fmt::Display| failed(format!("cannot write the reject report {}: {e}", report.path.display()));
     let file = report.create().map_err(|e| cannot_write(&e))?;

@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::columns::{ColumnType, MAX_COLUMNS, check_required, columns, find_column};
 use super::input::InputError;
 use super::records::{Ending, RawRecord, RecordSplitter};
+use crate::batch::ImportKind;
 use crate::domain::{RejectReason, Rejection};
-use crate::store::ImportKind;
 
 /// The default cap on one record's size (`--max-record-bytes`).
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;

@@ -10,10 +10,10 @@ use rustc_hash::FxHashMap;
 
 use super::columns::{card, customer, external_id};
 use super::reader::RecordBatch;
+use crate::batch::{CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
 use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_format};
 use crate::domain::fields::{check_card_number, check_external_id_charset, check_free_text};
 use crate::domain::{OrgConfig, RejectReason, Rejection, Series};
-use crate::store::{CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
 
 /// Everything validation needs to know, loaded once per run.
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use crate::store::{RejectPages, RejectRow, StoreError};
+use crate::batch::RejectRow;
+use crate::store::{RejectPages, StoreError};
 
 /// Rejects read back per query.
 const PAGE: u32 = 10_000;

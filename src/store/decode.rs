@@ -6,8 +6,10 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::batch::CardExternalId;
-use super::{CardView, RejectRow, RunState, RunStatus, StoreError};
+use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
+use super::session::backend::CardExternalId;
+use super::{CardView, RunState, RunStatus, StoreError};
+use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{NewSeries, RejectReason, Series};
 use crate::numbers::{Method, PermutationKey};
@@ -173,23 +175,63 @@ where
     })
 }
 
-/// An `events` row (`payload` and `created_at` as text).
-pub fn event<R>(row: &R) -> Result<super::EventRow, StoreError>
+/// An `events` row (`payload` and `created_at` as text), with `card_number` joined in.
+pub fn event_row<R>(row: &R) -> Result<EventRow, StoreError>
 where
     R: StoredRow,
     for<'a> &'a str: ColumnIndex<R>,
 {
-    Ok(super::EventRow {
+    Ok(EventRow {
         id: row.integer("id")?,
         kind: row.text("kind")?,
         org_id: row.integer("org_id")?,
         run_id: row.optional_integer("run_id")?,
-        payload: row.text("payload")?,
+        event_count: row.integer("event_count")?,
+        first_row: row.optional_integer("first_row")?,
+        last_row: row.optional_integer("last_row")?,
+        card_id: row.optional_integer("card_id")?,
+        card_number: row.optional_text("card_number")?,
+        external_id: row.optional_text("external_id")?,
+        previous_external_id: row.optional_text("previous_external_id")?,
+        payload: row.optional_text("payload")?,
         created_at: row.text("created_at")?,
     })
 }
 
-/// A card as the external-ID import sees it: `card_number, external_id, external_id_run_id`.
+/// A card for a `card_created` payload: `id, series_id, card_number,
+/// external_id, status_label, status_reason, customer_id`.
+pub fn card_snapshot<R>(row: &R) -> Result<CardSnapshot, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(CardSnapshot {
+        card_id: row.integer("id")?,
+        series_id: row.integer("series_id")?,
+        card_number: row.text("card_number")?,
+        external_id: row.optional_text("external_id")?,
+        status_label: row.text("status_label")?,
+        status_reason: row.optional_text("status_reason")?,
+        customer_id: row.optional_integer("customer_id")?,
+    })
+}
+
+/// A customer for a `customer_registered` payload: `id, customer_id,
+/// external_id, external_id_generated`.
+pub fn customer_snapshot<R>(row: &R) -> Result<CustomerSnapshot, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(CustomerSnapshot {
+        customer_row_id: row.integer("id")?,
+        customer_id: row.integer("customer_id")?,
+        external_id: row.text("external_id")?,
+        external_id_generated: row.boolean("external_id_generated")?,
+    })
+}
+
+/// A card as the external-ID import sees it: `id, card_number, external_id, external_id_run_id`.
 pub fn card_external_id<R>(row: &R) -> Result<(String, CardExternalId), StoreError>
 where
     R: StoredRow,
@@ -198,6 +240,7 @@ where
     Ok((
         row.text("card_number")?,
         CardExternalId {
+            card_id: row.integer("id")?,
             external_id: row.optional_text("external_id")?,
             external_id_run_id: row.optional_integer("external_id_run_id")?,
         },

@@ -3,11 +3,11 @@
 //! chosen from the URL scheme. Each uses its own fastest sound bulk path;
 //! behaviour is identical on both.
 
-pub mod batch;
 mod decode;
-mod link;
+pub mod events;
 mod postgres;
 mod sequences;
+pub mod session;
 mod sqlite;
 pub mod url;
 
@@ -16,13 +16,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::domain::{ConfigKey, NewCard, NewSeries, RejectReason, Series};
+use crate::batch::RejectRow;
+use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
-pub use batch::{
-    BatchOutcome, CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, ImportStart, RejectRow, Rows, RunState,
-    RunStatus, SourceInfo, ValidBatch,
-};
+pub use events::{EventPayload, EventRecord};
 pub use postgres::PgStore;
+pub use session::backend::ImportBackend;
+pub use session::{BatchOutcome, ImportSession, ImportStart, RunState, RunStatus};
 pub use sqlite::SqliteStore;
 pub use url::{Backend, DatabaseUrl, UrlError, redact};
 
@@ -67,6 +67,9 @@ pub enum StoreError {
     /// A file beside the database (a run's lock file) cannot be used.
     #[error("{0}")]
     Io(String),
+    /// SQLite's own error, from a statement run on its handle.
+    #[error("database error: {message}")]
+    Engine { code: i32, message: String },
     /// The caller could not take what was about to be committed (the file of
     /// `cards generate --output`); nothing was committed.
     #[error("{0}; nothing was stored")]
@@ -94,6 +97,7 @@ impl StoreError {
     pub fn needs_a_person(&self) -> bool {
         match self {
             StoreError::Database(error) => database_error_needs_a_person(error),
+            StoreError::Engine { code, .. } => sqlite_code_needs_a_person(*code),
             StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Io(_) => true,
             _ => false,
         }
@@ -110,6 +114,12 @@ fn database_message(error: &sqlx::Error) -> String {
     }
 }
 
+/// SQLite's extended result code; the primary code is its low byte:
+/// READONLY, CANTOPEN, AUTH, NOTADB need a person.
+fn sqlite_code_needs_a_person(code: i32) -> bool {
+    matches!(code & 0xff, 8 | 14 | 23 | 26)
+}
+
 /// Errors no retry fixes: a URL sqlx cannot use, credentials refused, a
 /// database that does not exist, a file that is not a database or cannot be
 /// opened or written.
@@ -119,9 +129,7 @@ fn database_error_needs_a_person(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             match code.parse::<i32>() {
-                // SQLite's extended result code; the primary code is its low byte:
-                // READONLY, CANTOPEN, AUTH, NOTADB.
-                Ok(sqlite) => matches!(sqlite & 0xff, 8 | 14 | 23 | 26),
+                Ok(sqlite) => sqlite_code_needs_a_person(sqlite),
                 // PostgreSQL's SQLSTATE: authentication, missing database, privileges.
                 Err(_) => matches!(&*code, "28000" | "28P01" | "3D000" | "42501"),
             }
@@ -239,10 +247,11 @@ pub trait Store: Send + Sync {
     /// already used by a card or customer; `offset` is the counter's floor.
     async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError>;
 
-    /// Finds or creates the run for an input and opens a session to write its
-    /// batches. A dry run gets a run of its own inside one transaction that
-    /// [`ImportSession::close`] rolls back.
-    async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError>;
+    /// Finds or creates the run for an input, takes its lock, and opens the
+    /// store's half of a session to write its batches ([`ImportSession::new`]
+    /// drives it). A dry run gets a run of its own inside one transaction
+    /// that closing the session rolls back.
+    async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError>;
 
     /// A run by id.
     async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError>;
@@ -257,29 +266,13 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<RejectRow>, StoreError>;
 
     /// Up to `limit` events with ids above `after_id`, in id order.
-    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRow>, StoreError>;
+    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
 }
 
-/// Writes one import run, batch by batch, each batch in its own transaction
-/// with its rows, events, rejects and the run's checkpoint.
-#[async_trait]
-pub trait ImportSession: RejectPages {
-    /// The run as it stood when the session opened (or after the last batch).
-    fn state(&self) -> &RunState;
-
-    /// Judges the batch against the database (duplicates), applies the reject
-    /// budget, and commits rows, events, rejects and checkpoint together.
-    async fn write_batch(&mut self, batch: &ValidBatch, reject_budget: Option<u64>)
-    -> Result<BatchOutcome, StoreError>;
-
-    /// Records the run's final status.
-    async fn finish(&mut self, status: RunStatus) -> Result<(), StoreError>;
-
-    /// The run's reject counts by reason, for records above `after_record`.
-    async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError>;
-
-    /// Ends the session: a dry run's transaction is rolled back here.
-    async fn close(self: Box<Self>) -> Result<(), StoreError>;
+/// Opens an import session on `store`.
+pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {
+    let backend = store.import_backend(org_id, &start).await?;
+    Ok(ImportSession::new(backend, org_id, start))
 }
 
 /// A run's rejects, read a page at a time (the reject report is written from these).
@@ -303,18 +296,6 @@ impl RejectPages for RunRejects<'_> {
             .reject_page(self.org_id, self.run_id, after_record, limit)
             .await
     }
-}
-
-/// A stored event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRow {
-    pub id: i64,
-    pub kind: String,
-    pub org_id: i64,
-    pub run_id: Option<i64>,
-    /// The payload's JSON text.
-    pub payload: String,
-    pub created_at: String,
 }
 
 /// How a store waits for locks held by other processes.

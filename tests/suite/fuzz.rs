@@ -16,12 +16,12 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use cardbatch::batch::{ImportKind, Rows};
 use cardbatch::domain::{OrgConfig, SeriesRequest};
 use cardbatch::import::input::Format;
 use cardbatch::import::reader::open_source;
 use cardbatch::import::validate::{ValidationContext, validate_batch};
 use cardbatch::numbers::PermutationKey;
-use cardbatch::store::{ImportKind, Rows};
 use proptest::prelude::*;
 
 /// Generated cases per property in CI (three properties).

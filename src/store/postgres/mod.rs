@@ -1,9 +1,8 @@
-//! The PostgreSQL store: the production backend. Bulk rows go in through
-//! `COPY ... FROM STDIN` into a session's temporary staging table and then
-//! one set-based `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`, so
-//! the server judges every key against the database in one pass. Counters are
-//! reserved with one atomic `UPDATE ... RETURNING`, whose row lock serialises
-//! concurrent writers of the same counter until they commit.
+//! The PostgreSQL store: the production backend. An import's cards go
+//! straight into `cards` with one binary `COPY` per batch (see `import.rs`).
+//! Counters are reserved with one atomic `UPDATE ... RETURNING`, whose row
+//! lock serialises concurrent writers of the same counter until they
+//! commit; event ids likewise, from the org's row in `event_counters`.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -12,12 +11,14 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Row, Transaction};
 
+use super::events::{CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, event_page};
 use super::sequences::FreeIds;
 use super::{
-    CardView, DatabaseUrl, DeliverNumbers, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart,
-    OpenOptions, RejectRow, RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode,
-    is_unique_violation, new_secret, now,
+    CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
+    RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret,
+    now,
 };
+use crate::batch::RejectRow;
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, PermutationKey};
 use crate::parallel::on_rayon;
@@ -88,6 +89,24 @@ const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_numbe
      FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
      WHERE c.org_id = $1 AND c.card_number = $2";
 
+/// Reserves `count` event ids of the org and returns the first. The org's
+/// counter row stays locked until the transaction ends, so the ids follow
+/// commit order; callers take it just before they commit.
+async fn reserve_event_ids(connection: &mut PgConnection, org_id: i64, count: i64) -> Result<i64, StoreError> {
+    let first: i64 = sqlx::query_scalar(
+        "INSERT INTO event_counters AS c (org_id, next_id) \
+         VALUES ($1, (SELECT coalesce(max(id), 0) + 1 FROM events WHERE org_id = $1) + $2) \
+         ON CONFLICT (org_id) DO UPDATE SET next_id = c.next_id + $2 RETURNING next_id - $2",
+    )
+    .bind(org_id)
+    .bind(count)
+    .fetch_one(connection)
+    .await?;
+    Ok(first)
+}
+
+/// Writes one event with its payload (a single-record command's), as the
+/// transaction's last statement before its commit.
 async fn insert_event(
     connection: &mut PgConnection,
     org_id: i64,
@@ -96,9 +115,12 @@ async fn insert_event(
     payload: &serde_json::Value,
     created_at: &str,
 ) -> Result<(), StoreError> {
+    let id = reserve_event_ids(&mut *connection, org_id, 1).await?;
     sqlx::query(
-        "INSERT INTO events (org_id, run_id, kind, payload, created_at) VALUES ($1, $2, $3, $4::json, $5::timestamptz)",
+        "INSERT INTO events (id, org_id, run_id, kind, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5::json, $6::timestamptz)",
     )
+    .bind(id)
     .bind(org_id)
     .bind(run_id)
     .bind(kind)
@@ -498,12 +520,6 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::Corrupt("no external ID reserved".into()))
     }
 
-    async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError> {
-        Ok(Box::new(
-            import::begin(&self.pool, self.announce_waits, org_id, start).await?,
-        ))
-    }
-
     async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
@@ -528,6 +544,12 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError> {
+        Ok(Box::new(
+            import::open(&self.pool, self.announce_waits, org_id, start).await?,
+        ))
+    }
+
     async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {
         let row = sqlx::query(
             "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = $1 AND id = $2",
@@ -549,17 +571,77 @@ impl Store for PgStore {
         import::reject_page(&mut *self.pool.acquire().await?, org_id, run_id, after_record, limit).await
     }
 
-    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut tables = PgEvents(self.pool.acquire().await?);
+        event_page(&mut tables, org_id, after_id, limit).await
+    }
+}
+
+/// The outbox's queries on PostgreSQL.
+struct PgEvents(sqlx::pool::PoolConnection<Postgres>);
+
+#[async_trait]
+impl EventTables for PgEvents {
+    async fn event_rows(&mut self, org_id: i64, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query(concat!(
-            "SELECT id, kind, org_id, run_id, payload::text AS payload, ",
-            rfc3339!("created_at"),
-            " AS created_at FROM events WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            "SELECT e.id, e.kind, e.org_id, e.run_id, e.event_count, e.first_row, e.last_row, e.card_id, ",
+            "c.card_number, e.external_id, e.previous_external_id, e.payload::text AS payload, ",
+            rfc3339!("e.created_at"),
+            " AS created_at FROM events e LEFT JOIN cards c ON c.org_id = e.org_id AND c.id = e.card_id ",
+            "WHERE e.org_id = $1 AND e.id >= coalesce((SELECT max(id) FROM events WHERE org_id = $1 AND id <= $2 + 1), 0) ",
+            "ORDER BY e.id LIMIT $3"
         ))
         .bind(org_id)
-        .bind(after_id)
+        .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.0)
         .await?;
-        rows.iter().map(decode::event).collect()
+        rows.iter().map(decode::event_row).collect()
+    }
+
+    async fn created_cards(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<CardSnapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, series_id, card_number, external_id, status_label, status_reason, customer_id FROM cards \
+             WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4 ORDER BY id LIMIT $5 OFFSET $6",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(range.0)
+        .bind(range.1)
+        .bind(limit as i64)
+        .bind(skip as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(decode::card_snapshot).collect()
+    }
+
+    async fn registered_customers(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<CustomerSnapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, customer_id, external_id, external_id_generated FROM customers \
+             WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4 ORDER BY id LIMIT $5 OFFSET $6",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(range.0)
+        .bind(range.1)
+        .bind(limit as i64)
+        .bind(skip as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(decode::customer_snapshot).collect()
     }
 }

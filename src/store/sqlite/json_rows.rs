@@ -44,43 +44,9 @@ impl JsonRows {
         push_json_string(&mut self.text, value);
     }
 
-    pub(super) fn optional_string(&mut self, value: Option<&str>) {
-        match value {
-            Some(value) => self.string(value),
-            None => self.null(),
-        }
-    }
-
     pub(super) fn integer(&mut self, value: i64) {
         self.separate();
         self.text.push_str(&value.to_string());
-    }
-
-    pub(super) fn optional_integer(&mut self, value: Option<i64>) {
-        match value {
-            Some(value) => self.integer(value),
-            None => self.null(),
-        }
-    }
-
-    /// A value that is already JSON text (validated on the way in), or null.
-    pub(super) fn optional_json(&mut self, value: Option<&str>) {
-        match value {
-            Some(json) => {
-                self.separate();
-                self.text.push_str(json);
-            }
-            None => self.null(),
-        }
-    }
-
-    pub(super) fn null(&mut self) {
-        self.separate();
-        self.text.push_str("null");
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub(super) fn finish(mut self) -> String {
@@ -124,17 +90,12 @@ mod tests {
         rows.begin_row();
         rows.integer(7);
         rows.string("a\"b\\c\nd");
-        rows.optional_string(None);
-        rows.optional_json(Some(r#"{"tier":"gold"}"#));
         rows.end_row();
         rows.begin_row();
-        rows.optional_integer(Some(-1));
+        rows.integer(-1);
         rows.end_row();
         let parsed: serde_json::Value = serde_json::from_str(&rows.finish()).unwrap();
-        assert_eq!(
-            parsed,
-            serde_json::json!([[7, "a\"b\\c\nd", null, {"tier": "gold"}], [-1]])
-        );
+        assert_eq!(parsed, serde_json::json!([[7, "a\"b\\c\nd"], [-1]]));
         assert_eq!(json_strings(["x", "y\"z"]), r#"["x","y\"z"]"#);
     }
 }

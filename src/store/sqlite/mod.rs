@@ -1,19 +1,22 @@
 //! The SQLite store: the embedded default. WAL mode, one writer at a time
-//! (`BEGIN IMMEDIATE`, so a transaction never has to upgrade its lock), and
-//! bulk inserts as one statement over `json_each(?)` so that SQLite's own C
-//! loop, not one round trip per row, does the work.
+//! (`BEGIN IMMEDIATE`, so a transaction never has to upgrade its lock). Bulk
+//! inserts run SQLite's own loop: a prepared statement stepped per row on
+//! the connection's handle for an import's cards and rejects, one statement
+//! over `json_each(?)` for the rest.
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
+use super::events::{CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, event_page};
 use super::{
-    CardView, DatabaseUrl, DeliverNumbers, EventRow, GenerateCards, GeneratedCards, ImportSession, ImportStart,
-    OpenOptions, RejectRow, RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode,
-    is_unique_violation, new_secret, now,
+    CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
+    RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret,
+    now,
 };
+use crate::batch::RejectRow;
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::NumberFormat;
 use crate::parallel::on_rayon;
@@ -21,6 +24,7 @@ use crate::parallel::on_rayon;
 mod import;
 mod json_rows;
 mod lock;
+mod prepared;
 mod sequences;
 
 use lock::{BUSY_SLICE, LockWait};
@@ -77,6 +81,15 @@ const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_numbe
      FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
      WHERE c.org_id = ? AND c.card_number = ?";
 
+/// The next event id: after the last row's events (under the write lock).
+async fn next_event_id(connection: &mut SqliteConnection) -> Result<i64, StoreError> {
+    let next: Option<i64> = sqlx::query_scalar("SELECT id + event_count FROM events ORDER BY id DESC LIMIT 1")
+        .fetch_optional(connection)
+        .await?;
+    Ok(next.unwrap_or(1))
+}
+
+/// Writes one event with its payload (a single-record command's).
 async fn insert_event(
     tx: &mut Transaction<'static, Sqlite>,
     org_id: i64,
@@ -85,7 +98,9 @@ async fn insert_event(
     payload: &serde_json::Value,
     created_at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO events (org_id, run_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)")
+    let id = next_event_id(tx).await?;
+    sqlx::query("INSERT INTO events (id, org_id, run_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(id)
         .bind(org_id)
         .bind(run_id)
         .bind(kind)
@@ -395,13 +410,6 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Corrupt("no external ID reserved".into()))
     }
 
-    async fn begin_import(&self, org_id: i64, start: ImportStart) -> Result<Box<dyn ImportSession + '_>, StoreError> {
-        let database = self.url.file();
-        Ok(Box::new(
-            import::begin(&self.pool, &self.lock_wait, database, org_id, start).await?,
-        ))
-    }
-
     async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
@@ -426,6 +434,13 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError> {
+        let database = self.url.file();
+        Ok(Box::new(
+            import::open(&self.pool, &self.lock_wait, database, org_id, start).await?,
+        ))
+    }
+
     async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {
         let row = sqlx::query(
             "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = ? AND id = ?",
@@ -447,16 +462,76 @@ impl Store for SqliteStore {
         import::reject_page(&mut *self.pool.acquire().await?, org_id, run_id, after_record, limit).await
     }
 
-    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+    async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut tables = SqliteEvents(self.pool.acquire().await?);
+        event_page(&mut tables, org_id, after_id, limit).await
+    }
+}
+
+/// The outbox's queries on SQLite.
+struct SqliteEvents(sqlx::pool::PoolConnection<Sqlite>);
+
+#[async_trait]
+impl EventTables for SqliteEvents {
+    async fn event_rows(&mut self, org_id: i64, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, org_id, run_id, payload, created_at FROM events \
-             WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?",
+            "SELECT e.id, e.kind, e.org_id, e.run_id, e.event_count, e.first_row, e.last_row, e.card_id, \
+             c.card_number, e.external_id, e.previous_external_id, e.payload, e.created_at \
+             FROM events e LEFT JOIN cards c ON c.org_id = e.org_id AND c.id = e.card_id \
+             WHERE e.org_id = ?1 AND e.id >= coalesce((SELECT max(id) FROM events WHERE org_id = ?1 AND id <= ?2 + 1), 0) \
+             ORDER BY e.id LIMIT ?3",
         )
         .bind(org_id)
-        .bind(after_id)
+        .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.0)
         .await?;
-        rows.iter().map(decode::event).collect()
+        rows.iter().map(decode::event_row).collect()
+    }
+
+    async fn created_cards(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<CardSnapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, series_id, card_number, external_id, status_label, status_reason, customer_id FROM cards \
+             WHERE org_id = ? AND run_id = ? AND id BETWEEN ? AND ? ORDER BY id LIMIT ? OFFSET ?",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(range.0)
+        .bind(range.1)
+        .bind(limit as i64)
+        .bind(skip as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(decode::card_snapshot).collect()
+    }
+
+    async fn registered_customers(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<CustomerSnapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, customer_id, external_id, external_id_generated FROM customers \
+             WHERE org_id = ? AND run_id = ? AND id BETWEEN ? AND ? ORDER BY id LIMIT ? OFFSET ?",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(range.0)
+        .bind(range.1)
+        .bind(limit as i64)
+        .bind(skip as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        rows.iter().map(decode::customer_snapshot).collect()
     }
 }

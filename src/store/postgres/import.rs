@@ -1,0 +1,652 @@
+//! PostgreSQL's import primitives: its SQL and its locking. One connection
+//! per run, holding the run's advisory lock. Cards go straight into `cards`
+//! with one binary `COPY` per batch, which is all or nothing: a key already
+//! stored refuses it (SQLSTATE 23505) and the session rolls back to its
+//! savepoint. Lookups use `= ANY($1)` over bound arrays. Event ids come from
+//! the org's row in `event_counters`, taken just before the commit, so they
+//! follow commit order. A dry run is one transaction, begun when the backend
+//! opens and rolled back when it closes.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+
+use super::copy::{BinaryRows, postgres_microseconds};
+use crate::batch::{CardRow, ExternalIdRow, RejectRow};
+use crate::domain::RejectReason;
+use crate::numbers::NumberFormat;
+use crate::store::session::backend::{
+    CardExternalId, CardInsert, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent, RunContext,
+};
+use crate::store::session::{ImportStart, RunState, RunStatus};
+use crate::store::{StoreError, decode, is_unique_violation, now};
+
+/// The first key of the advisory locks that guard runs (the second is the run id).
+const RUN_LOCK_SPACE: i32 = 0x6361_7264; // "card"
+
+/// SQLSTATE `lock_not_available`: a lock wait passed `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+pub(super) struct PgImport {
+    connection: PoolConnection<Postgres>,
+    run: RunState,
+    dry_run: bool,
+    /// The sequence behind `cards.id`.
+    card_ids: String,
+}
+
+/// Finds or creates the run, takes its advisory lock (a real run) and opens the backend.
+pub(super) async fn open(
+    pool: &PgPool,
+    announce_waits: bool,
+    org_id: i64,
+    start: &ImportStart,
+) -> Result<PgImport, StoreError> {
+    let mut connection = pool.acquire().await?;
+    // Its transactions are begun and committed by hand, so it never goes back
+    // to the pool, where a session dropped mid-transaction would leave one open.
+    connection.close_on_drop();
+    if start.dry_run {
+        sqlx::raw_sql("BEGIN").execute(&mut *connection).await?;
+    }
+    // A dry run's row has no input hash, so it never collides with the real run of the same input.
+    let input_hash = (!start.dry_run).then_some(&start.input_hash);
+    let created = sqlx::query(
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, status, started_at) \
+         VALUES ($1, $2, $3, $4, 'running', $5::timestamptz) ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
+         RETURNING id, status, records_committed, inserted, rejected",
+    )
+    .bind(org_id)
+    .bind(start.kind.as_str())
+    .bind(&start.input_name)
+    .bind(input_hash)
+    .bind(now())
+    .fetch_optional(&mut *connection)
+    .await?;
+    let mut run = match created {
+        Some(row) => decode::run_state(&row)?,
+        None => find_run(&mut connection, org_id, start).await?,
+    };
+    if !start.dry_run {
+        lock_run(&mut connection, run.run_id, announce_waits).await?;
+        // The run may have moved on before its lock was ours.
+        run = find_run(&mut connection, org_id, start).await?;
+    }
+    let card_ids: String = sqlx::query_scalar("SELECT pg_get_serial_sequence('cards', 'id')")
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(PgImport {
+        connection,
+        run,
+        dry_run: start.dry_run,
+        card_ids,
+    })
+}
+
+async fn find_run(connection: &mut PgConnection, org_id: i64, start: &ImportStart) -> Result<RunState, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, status, records_committed, inserted, rejected FROM runs \
+         WHERE org_id = $1 AND kind = $2 AND input_hash = $3",
+    )
+    .bind(org_id)
+    .bind(start.kind.as_str())
+    .bind(&start.input_hash)
+    .fetch_one(&mut *connection)
+    .await?;
+    decode::run_state(&row)
+}
+
+/// Takes the run's advisory lock. The same input imported by two processes
+/// at once would have both write the same records: the second one waits
+/// (saying so once) for as long as the connection's `lock_timeout`
+/// (`--lock-timeout`) allows, then finds the run done or resumes it.
+async fn lock_run(connection: &mut PgConnection, run_id: i64, announce: bool) -> Result<(), StoreError> {
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(RUN_LOCK_SPACE)
+        .bind(run_id as i32)
+        .fetch_one(&mut *connection)
+        .await?;
+    if locked {
+        return Ok(());
+    }
+    if announce {
+        eprintln!("cardbatch: waiting for run {run_id} of this input, in progress in another process (--lock-timeout)");
+    }
+    match sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(RUN_LOCK_SPACE)
+        .bind(run_id as i32)
+        .execute(&mut *connection)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+            Err(StoreError::RunInProgress { run_id })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Which of `keys` the query (`$1` org, `$2` keys; selecting key, run id and record) finds.
+async fn holders(
+    connection: &mut PgConnection,
+    sql: &'static str,
+    org_id: i64,
+    keys: &[&str],
+) -> Result<HashMap<String, Holder>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(sql).bind(org_id).bind(keys).fetch_all(connection).await?;
+    rows.iter()
+        .map(|row| {
+            let holder = Holder {
+                run_id: row.try_get::<Option<i64>, _>(1)?,
+                record: row.try_get::<Option<i64>, _>(2)?.map(|record| record as u64),
+            };
+            Ok((row.try_get::<String, _>(0)?, holder))
+        })
+        .collect()
+}
+
+/// Sends `rows` with `COPY ... FROM STDIN` (`statement` names the table, the columns and the format).
+async fn copy_in(connection: &mut PgConnection, statement: &'static str, rows: Vec<u8>) -> Result<u64, sqlx::Error> {
+    let mut copy = connection.copy_in_raw(statement).await?;
+    copy.send(rows).await?;
+    copy.finish().await
+}
+
+const COPY_CARDS: &str = "COPY cards (org_id, run_id, created_at, series_id, card_number, external_id, status_label, \
+     status_reason, customer_id, extended_fields, custom_fields, mapped_entity, import_record, external_id_run_id) \
+     FROM STDIN (FORMAT binary)";
+
+const COPY_REJECTS: &str =
+    "COPY rejects (org_id, run_id, record, line, reason, field, message, raw) FROM STDIN (FORMAT binary)";
+
+#[async_trait]
+impl ImportBackend for PgImport {
+    fn run(&self) -> &RunState {
+        &self.run
+    }
+
+    fn inserts_all_or_nothing(&self) -> bool {
+        true
+    }
+
+    fn lost_a_race(&self, error: &StoreError) -> bool {
+        match error {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40P01" | "40001" | "23505"))
+            }
+            _ => false,
+        }
+    }
+
+    async fn begin(&mut self) -> Result<(), StoreError> {
+        if !self.dry_run {
+            sqlx::raw_sql("BEGIN").execute(&mut *self.connection).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        sqlx::raw_sql("COMMIT").execute(&mut *self.connection).await?;
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<(), StoreError> {
+        sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
+        Ok(())
+    }
+
+    async fn savepoint(&mut self, name: &'static str) -> Result<(), StoreError> {
+        execute_named(&mut self.connection, "SAVEPOINT", name).await
+    }
+
+    async fn release(&mut self, name: &'static str) -> Result<(), StoreError> {
+        execute_named(&mut self.connection, "RELEASE", name).await
+    }
+
+    async fn rollback_to(&mut self, name: &'static str) -> Result<(), StoreError> {
+        execute_named(&mut self.connection, "ROLLBACK TO", name).await
+    }
+
+    async fn card_key_holders(
+        &mut self,
+        org_id: i64,
+        numbers: &[&str],
+        external_ids: &[&str],
+    ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
+        let numbers = holders(
+            &mut self.connection,
+            "SELECT card_number, run_id, import_record FROM cards WHERE org_id = $1 AND card_number = ANY($2)",
+            org_id,
+            numbers,
+        )
+        .await?;
+        let external_ids = holders(
+            &mut self.connection,
+            "SELECT external_id, run_id, import_record FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
+            org_id,
+            external_ids,
+        )
+        .await?;
+        Ok([numbers, external_ids])
+    }
+
+    async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {
+        if rows.is_empty() {
+            return Ok(CardInsert::Inserted {
+                ids: None,
+                skipped: Vec::new(),
+            });
+        }
+        let created_at = postgres_microseconds(&run.created_at)
+            .ok_or_else(|| StoreError::Corrupt(format!("batch time {:?}", run.created_at)))?;
+        let mut copy = BinaryRows::new(14, rows.len() * 120);
+        for row in rows {
+            let extras = row.extras();
+            copy.begin_row();
+            copy.integer(run.org_id);
+            copy.integer(run.run_id);
+            copy.timestamp(created_at);
+            copy.integer(row.series_id);
+            copy.text(&row.card_number);
+            copy.optional_text(row.external_id.as_deref());
+            copy.text(&row.status_label);
+            copy.optional_text(extras.status_reason.as_deref());
+            copy.optional_integer(row.customer_id);
+            copy.optional_text(extras.extended_fields.as_deref());
+            copy.optional_text(extras.custom_fields.as_deref());
+            copy.optional_text(extras.mapped_entity.as_deref());
+            copy.integer(row.record as i64);
+            copy.optional_integer(row.external_id.as_ref().map(|_| run.run_id));
+        }
+        // The batch's cards take ids above the sequence's value now, and it
+        // gives ours in order; other writers' ids in between are not this run's.
+        let first: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {}",
+            self.card_ids
+        )))
+        .fetch_one(&mut *self.connection)
+        .await?;
+        match copy_in(&mut self.connection, COPY_CARDS, copy.finish()).await {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => return Ok(CardInsert::Refused),
+            Err(error) => return Err(error.into()),
+        }
+        let last: i64 = sqlx::query_scalar("SELECT currval($1::regclass)")
+            .bind(&self.card_ids)
+            .fetch_one(&mut *self.connection)
+            .await?;
+        Ok(CardInsert::Inserted {
+            ids: Some((first, last)),
+            skipped: Vec::new(),
+        })
+    }
+
+    async fn card_count(&mut self, org_id: i64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM cards WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&mut *self.connection)
+            .await?;
+        Ok(count as u64)
+    }
+
+    async fn for_each_card_key(&mut self, org_id: i64, key: &mut KeySink<'_>) -> Result<(), StoreError> {
+        let mut rows = sqlx::query("SELECT card_number, external_id FROM cards WHERE org_id = $1")
+            .bind(org_id)
+            .fetch(&mut *self.connection);
+        while let Some(row) = rows.try_next().await? {
+            key(row.try_get::<&str, _>(0)?);
+            if let Some(external_id) = row.try_get::<Option<&str>, _>(1)? {
+                key(external_id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn cards_by_number(
+        &mut self,
+        org_id: i64,
+        numbers: &[&str],
+    ) -> Result<HashMap<String, CardExternalId>, StoreError> {
+        // Locked until commit, so the verdicts hold; an external ID another
+        // writer takes meanwhile fails the update, and the batch is judged again.
+        let rows = sqlx::query(
+            "SELECT id, card_number, external_id, external_id_run_id FROM cards \
+             WHERE org_id = $1 AND card_number = ANY($2) ORDER BY card_number FOR UPDATE",
+        )
+        .bind(org_id)
+        .bind(numbers)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        rows.iter().map(decode::card_external_id).collect()
+    }
+
+    async fn external_id_holders(
+        &mut self,
+        org_id: i64,
+        external_ids: &[&str],
+    ) -> Result<HashMap<String, (String, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT external_id, card_number, external_id_run_id FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
+        )
+        .bind(org_id)
+        .bind(external_ids)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        rows.iter().map(decode::external_id_holder).collect()
+    }
+
+    async fn set_external_ids(&mut self, run: &RunContext, rows: &[&ExternalIdRow]) -> Result<u64, StoreError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let numbers: Vec<&str> = rows.iter().map(|r| r.card_number.as_str()).collect();
+        let external_ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+        // No accepted external ID is held by any card at this point (judged
+        // first), so the update cannot trip the unique index midway.
+        let updated = sqlx::query(
+            "UPDATE cards SET external_id = u.external_id, external_id_run_id = $2 \
+             FROM unnest($3::text[], $4::text[]) AS u(card_number, external_id) \
+             WHERE cards.org_id = $1 AND cards.card_number = u.card_number",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(&numbers)
+        .bind(&external_ids)
+        .execute(&mut *self.connection)
+        .await?
+        .rows_affected();
+        Ok(updated)
+    }
+
+    async fn customer_key_holders(
+        &mut self,
+        org_id: i64,
+        customer_ids: &[i64],
+        external_ids: &[&str],
+    ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
+        let rows = sqlx::query(
+            "SELECT customer_id::text, run_id, NULL::bigint FROM customers WHERE org_id = $1 AND customer_id = ANY($2)",
+        )
+        .bind(org_id)
+        .bind(customer_ids)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        let customers = rows
+            .iter()
+            .map(|row| {
+                let holder = Holder {
+                    run_id: row.try_get::<Option<i64>, _>(1)?,
+                    record: None,
+                };
+                Ok((row.try_get::<String, _>(0)?, holder))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let external_ids = holders(
+            &mut self.connection,
+            "SELECT external_id, run_id, NULL::bigint FROM customers WHERE org_id = $1 AND external_id = ANY($2)",
+            org_id,
+            external_ids,
+        )
+        .await?;
+        Ok([customers, external_ids])
+    }
+
+    async fn reserve_external_ids(
+        &mut self,
+        org_id: i64,
+        format: &NumberFormat,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        super::reserve_external_ids(&mut self.connection, org_id, format, offset, count).await
+    }
+
+    async fn insert_customers(
+        &mut self,
+        run: &RunContext,
+        rows: &[NewCustomer<'_>],
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let customer_ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+        let external_ids: Vec<&str> = rows.iter().map(|r| r.external_id).collect();
+        let generated: Vec<bool> = rows.iter().map(|r| r.generated).collect();
+        let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "WITH inserted AS (INSERT INTO customers (org_id, customer_id, external_id, external_id_generated, \
+             run_id, created_at) SELECT $1, c, e, g, $2, $3::timestamptz \
+             FROM unnest($4::bigint[], $5::text[], $6::bool[]) WITH ORDINALITY AS u(c, e, g, n) ORDER BY n \
+             RETURNING id) SELECT min(id), max(id) FROM inserted",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(&run.created_at)
+        .bind(&customer_ids)
+        .bind(&external_ids)
+        .bind(&generated)
+        .fetch_one(&mut *self.connection)
+        .await?;
+        Ok(first.zip(last))
+    }
+
+    async fn insert_rejects(&mut self, run: &RunContext, rows: &[RejectRow]) -> Result<(), StoreError> {
+        let mut copy = BinaryRows::new(8, rows.len() * 200);
+        for row in rows {
+            copy.begin_row();
+            copy.integer(run.org_id);
+            copy.integer(run.run_id);
+            copy.integer(row.record as i64);
+            copy.integer(row.line as i64);
+            copy.text(row.reason.as_str());
+            copy.text(&row.field);
+            copy.text(&row.message);
+            copy.text(&row.raw);
+        }
+        if !copy.is_empty() {
+            copy_in(&mut self.connection, COPY_REJECTS, copy.finish()).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_events(&mut self, org_id: i64, events: &[PendingEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let total: i64 = events.iter().map(|event| event.count() as i64).sum();
+        let mut next = super::reserve_event_ids(&mut self.connection, org_id, total).await?;
+        let mut ids = Vec::with_capacity(events.len());
+        let mut run_ids = Vec::with_capacity(events.len());
+        let mut kinds = Vec::with_capacity(events.len());
+        let mut counts = Vec::with_capacity(events.len());
+        let mut first_rows = Vec::with_capacity(events.len());
+        let mut last_rows = Vec::with_capacity(events.len());
+        let mut card_ids = Vec::with_capacity(events.len());
+        let mut external_ids = Vec::with_capacity(events.len());
+        let mut previous_external_ids = Vec::with_capacity(events.len());
+        let mut created = Vec::with_capacity(events.len());
+        for event in events {
+            ids.push(next);
+            next += event.count() as i64;
+            counts.push(event.count() as i64);
+            match event {
+                PendingEvent::CardsCreated {
+                    run_id,
+                    first_card_id,
+                    last_card_id,
+                    created_at,
+                    ..
+                }
+                | PendingEvent::CustomersRegistered {
+                    run_id,
+                    first_row_id: first_card_id,
+                    last_row_id: last_card_id,
+                    created_at,
+                    ..
+                } => {
+                    run_ids.push(*run_id);
+                    kinds.push(if matches!(event, PendingEvent::CardsCreated { .. }) {
+                        "card_created"
+                    } else {
+                        "customer_registered"
+                    });
+                    first_rows.push(Some(*first_card_id));
+                    last_rows.push(Some(*last_card_id));
+                    card_ids.push(None);
+                    external_ids.push(None);
+                    previous_external_ids.push(None);
+                    created.push(created_at.as_str());
+                }
+                PendingEvent::ExternalIdSet {
+                    run_id,
+                    card_id,
+                    external_id,
+                    previous_external_id,
+                    created_at,
+                } => {
+                    run_ids.push(*run_id);
+                    kinds.push("card_external_id_set");
+                    first_rows.push(None);
+                    last_rows.push(None);
+                    card_ids.push(Some(*card_id));
+                    external_ids.push(Some(external_id.as_str()));
+                    previous_external_ids.push(previous_external_id.as_deref());
+                    created.push(created_at.as_str());
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO events (id, org_id, run_id, kind, event_count, first_row, last_row, card_id, external_id, \
+             previous_external_id, created_at) \
+             SELECT i, $1, r, k, c, f, l, d, e, p, t::timestamptz FROM unnest($2::bigint[], $3::bigint[], $4::text[], \
+             $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[]) \
+             AS u(i, r, k, c, f, l, d, e, p, t)",
+        )
+        .bind(org_id)
+        .bind(&ids)
+        .bind(&run_ids)
+        .bind(&kinds)
+        .bind(&counts)
+        .bind(&first_rows)
+        .bind(&last_rows)
+        .bind(&card_ids)
+        .bind(&external_ids)
+        .bind(&previous_external_ids)
+        .bind(&created)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoint(
+        &mut self,
+        run: &RunContext,
+        through: u64,
+        inserted: u64,
+        rejected: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET records_committed = $1, inserted = inserted + $2, rejected = rejected + $3 \
+             WHERE org_id = $4 AND id = $5",
+        )
+        .bind(through as i64)
+        .bind(inserted as i64)
+        .bind(rejected as i64)
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish(&mut self, org_id: i64, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = $1, finished_at = $2::timestamptz WHERE org_id = $3 AND id = $4")
+            .bind(status.as_str())
+            .bind(now())
+            .bind(org_id)
+            .bind(run_id)
+            .execute(&mut *self.connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn reason_counts(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+    ) -> Result<Vec<(RejectReason, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT reason, count(*) AS n FROM rejects WHERE org_id = $1 AND run_id = $2 AND record > $3 GROUP BY reason",
+        )
+        .bind(org_id)
+        .bind(run_id)
+        .bind(after_record as i64)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    decode::reason(&row.try_get::<String, _>("reason")?)?,
+                    row.try_get::<i64, _>("n")? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    async fn reject_page(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+        limit: u32,
+    ) -> Result<Vec<RejectRow>, StoreError> {
+        reject_page(&mut self.connection, org_id, run_id, after_record, limit).await
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), StoreError> {
+        if self.dry_run {
+            sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
+        } else {
+            sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                .bind(RUN_LOCK_SPACE)
+                .bind(self.run.run_id as i32)
+                .execute(&mut *self.connection)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `SAVEPOINT name`, `RELEASE name` or `ROLLBACK TO name`.
+async fn execute_named(connection: &mut PgConnection, verb: &str, name: &'static str) -> Result<(), StoreError> {
+    let sql = format!("{verb} {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(connection).await?;
+    Ok(())
+}
+
+/// Up to `limit` rejects of a run above `after_record`, in record order.
+pub(super) async fn reject_page(
+    connection: &mut PgConnection,
+    org_id: i64,
+    run_id: i64,
+    after_record: u64,
+    limit: u32,
+) -> Result<Vec<RejectRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT record, line, reason, field, message, raw FROM rejects \
+         WHERE org_id = $1 AND run_id = $2 AND record > $3 ORDER BY record LIMIT $4",
+    )
+    .bind(org_id)
+    .bind(run_id)
+    .bind(after_record as i64)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.iter().map(decode::reject).collect()
+}

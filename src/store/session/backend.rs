@@ -1,0 +1,248 @@
+//! The primitives an import session drives: transactions, key lookups, the
+//! bulk inserts of each kind, rejects, events and the run's checkpoint. Each
+//! store implements them with its own SQL and locking
+//! (`store/sqlite/import.rs`, `store/postgres/import.rs`); the algorithm that
+//! uses them is written once, in [`super::ImportSession`].
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::batch::{CardRow, ExternalIdRow, RejectRow};
+use crate::domain::RejectReason;
+use crate::numbers::NumberFormat;
+use crate::store::StoreError;
+
+use super::{RunState, RunStatus};
+
+/// Who holds a key in the database: the run that wrote it (if any) and the
+/// input record it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub run_id: Option<i64>,
+    pub record: Option<u64>,
+}
+
+/// What the session knows of the run it writes.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub org_id: i64,
+    pub run_id: i64,
+    /// The batch's time, RFC 3339 (UTC, milliseconds).
+    pub created_at: String,
+}
+
+/// How a bulk card insert ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardInsert {
+    /// Every row went in but those at `skipped` (positions in the rows
+    /// given), which met a key the database already holds and were left out
+    /// (SQLite reports them row by row). The inserted cards have ids
+    /// `first_id..=last_id` among the run's cards; `None` when none went in.
+    Inserted {
+        ids: Option<(i64, i64)>,
+        skipped: Vec<usize>,
+    },
+    /// A row met a key the database already holds and nothing went in
+    /// (PostgreSQL's COPY is all or nothing); the caller rolls back to the
+    /// savepoint it took before the insert.
+    Refused,
+}
+
+/// A card an external-ID import names, as it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardExternalId {
+    pub card_id: i64,
+    pub external_id: Option<String>,
+    /// The run that last set the external ID.
+    pub external_id_run_id: Option<i64>,
+}
+
+/// A customer registration ready to be inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer<'a> {
+    pub record: u64,
+    pub customer_id: i64,
+    pub external_id: &'a str,
+    pub generated: bool,
+}
+
+/// An event written with its batch's rows; its id is given when the
+/// transaction commits, so that event ids follow commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingEvent {
+    /// One `card_created` event for each of the run's cards with ids
+    /// `first_card_id..=last_card_id`, in id order.
+    CardsCreated {
+        run_id: i64,
+        first_card_id: i64,
+        last_card_id: i64,
+        count: u64,
+        created_at: String,
+    },
+    /// One `customer_registered` event for each of the run's customers with
+    /// row ids `first_row_id..=last_row_id`, in id order.
+    CustomersRegistered {
+        run_id: i64,
+        first_row_id: i64,
+        last_row_id: i64,
+        count: u64,
+        created_at: String,
+    },
+    /// A `card_external_id_set` event: the value set and the one it replaced
+    /// (which nothing else keeps).
+    ExternalIdSet {
+        run_id: i64,
+        card_id: i64,
+        external_id: String,
+        previous_external_id: Option<String>,
+        created_at: String,
+    },
+}
+
+impl PendingEvent {
+    /// How many events (and event ids) this stands for.
+    pub fn count(&self) -> u64 {
+        match self {
+            PendingEvent::CardsCreated { count, .. } | PendingEvent::CustomersRegistered { count, .. } => *count,
+            PendingEvent::ExternalIdSet { .. } => 1,
+        }
+    }
+}
+
+/// Takes keys one at a time (see [`ImportBackend::for_each_card_key`]).
+pub type KeySink<'a> = dyn FnMut(&str) + Send + 'a;
+
+/// The store's half of an import session: one connection, its transactions,
+/// and the statements the session needs.
+#[async_trait]
+pub trait ImportBackend: Send {
+    /// The run as it stood when the backend was opened (found or created,
+    /// and locked for this process).
+    fn run(&self) -> &RunState;
+
+    /// True for a store whose card insert is all or nothing
+    /// ([`CardInsert::Refused`]), which therefore benefits from knowing
+    /// beforehand which keys might be taken (see the session's key filter).
+    fn inserts_all_or_nothing(&self) -> bool;
+
+    /// True for the errors a concurrent writer can cause and a retry of the
+    /// batch resolves (deadlock, serialization failure, a key taken since it
+    /// was judged).
+    fn lost_a_race(&self, error: &StoreError) -> bool;
+
+    // Transactions. `begin` waits for the store's write lock as configured.
+
+    async fn begin(&mut self) -> Result<(), StoreError>;
+    async fn commit(&mut self) -> Result<(), StoreError>;
+    async fn rollback(&mut self) -> Result<(), StoreError>;
+    async fn savepoint(&mut self, name: &'static str) -> Result<(), StoreError>;
+    async fn release(&mut self, name: &'static str) -> Result<(), StoreError>;
+    async fn rollback_to(&mut self, name: &'static str) -> Result<(), StoreError>;
+
+    // Cards.
+
+    /// Who holds each of `numbers` (card numbers) and `external_ids`.
+    async fn card_key_holders(
+        &mut self,
+        org_id: i64,
+        numbers: &[&str],
+        external_ids: &[&str],
+    ) -> Result<[HashMap<String, Holder>; 2], StoreError>;
+
+    /// Inserts `rows` in their order, with the run's id and the batch's time.
+    async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError>;
+
+    /// How many cards the org has (an estimate is enough).
+    async fn card_count(&mut self, org_id: i64) -> Result<u64, StoreError>;
+
+    /// Calls `key` with every card number and external ID the org holds.
+    async fn for_each_card_key(&mut self, org_id: i64, key: &mut KeySink<'_>) -> Result<(), StoreError>;
+
+    // External IDs.
+
+    /// The cards among `numbers`, locked until the transaction ends where the
+    /// store can lock rows, by card number.
+    async fn cards_by_number(
+        &mut self,
+        org_id: i64,
+        numbers: &[&str],
+    ) -> Result<HashMap<String, CardExternalId>, StoreError>;
+
+    /// The cards holding any of `external_ids`: external ID to (card number,
+    /// the run that set it).
+    async fn external_id_holders(
+        &mut self,
+        org_id: i64,
+        external_ids: &[&str],
+    ) -> Result<HashMap<String, (String, Option<i64>)>, StoreError>;
+
+    /// Sets each row's external ID on its card; returns how many changed.
+    async fn set_external_ids(&mut self, run: &RunContext, rows: &[&ExternalIdRow]) -> Result<u64, StoreError>;
+
+    // Customers.
+
+    /// Who holds each customer id (as text) and each external ID.
+    async fn customer_key_holders(
+        &mut self,
+        org_id: i64,
+        customer_ids: &[i64],
+        external_ids: &[&str],
+    ) -> Result<[HashMap<String, Holder>; 2], StoreError>;
+
+    /// Reserves `count` org-level external IDs of `format` (the counter never below `offset`).
+    async fn reserve_external_ids(
+        &mut self,
+        org_id: i64,
+        format: &NumberFormat,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Inserts `rows` in their order; returns the row ids of the first and
+    /// the last (ids grow in insertion order within a run).
+    async fn insert_customers(
+        &mut self,
+        run: &RunContext,
+        rows: &[NewCustomer<'_>],
+    ) -> Result<Option<(i64, i64)>, StoreError>;
+
+    // Rejects, events and the run.
+
+    async fn insert_rejects(&mut self, run: &RunContext, rows: &[RejectRow]) -> Result<(), StoreError>;
+
+    /// Writes `events` in order, giving them the next event ids of the org.
+    async fn insert_events(&mut self, org_id: i64, events: &[PendingEvent]) -> Result<(), StoreError>;
+
+    /// Moves the run's checkpoint to `through` and adds to its totals.
+    async fn checkpoint(
+        &mut self,
+        run: &RunContext,
+        through: u64,
+        inserted: u64,
+        rejected: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Records the run's final status.
+    async fn finish(&mut self, org_id: i64, run_id: i64, status: RunStatus) -> Result<(), StoreError>;
+
+    /// The run's reject counts by reason, for records above `after_record`.
+    async fn reason_counts(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+    ) -> Result<Vec<(RejectReason, u64)>, StoreError>;
+
+    /// Up to `limit` of the run's rejects above `after_record`, in record order.
+    async fn reject_page(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+        limit: u32,
+    ) -> Result<Vec<RejectRow>, StoreError>;
+
+    /// Ends the backend: releases the run's lock and the connection.
+    async fn close(self: Box<Self>) -> Result<(), StoreError>;
+}

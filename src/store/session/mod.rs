@@ -1,0 +1,586 @@
+//! The import session: the batch algorithm, written once for both stores,
+//! driving a store's [`ImportBackend`] primitives.
+//!
+//! Each batch is written inside a savepoint of a transaction that holds its
+//! rows, their events, its rejects and the run's checkpoint. Consecutive
+//! batches share a commit for up to [`COMMIT_INTERVAL`] unless the user
+//! chose `--batch-size` (then every batch commits); a dry run never commits.
+//! Events get their ids when the transaction commits, so ids follow commit
+//! order. A batch that loses a race with another writer is rolled back to
+//! its savepoint and judged again.
+//!
+//! Cards are judged in record order (see [`judge`]) and inserted once:
+//! - keys repeated within the batch are judged in memory;
+//! - keys the database may already hold are looked up first: every key when
+//!   a `--max-rejects` budget needs the verdicts before the write, or after
+//!   an all-or-nothing store refused a batch and no filter could be built;
+//!   otherwise only the rows the session's [`KeyFilter`] flags;
+//! - a store that skips rows whose key is taken (SQLite) reports them, and
+//!   only they are looked up afterwards; a store whose insert is all or
+//!   nothing (PostgreSQL) refuses the batch, which is then judged with
+//!   every key looked up, and from then on with the filter.
+
+pub mod backend;
+pub mod judge;
+pub mod key_filter;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::batch::{CARD_KEY_FIELDS, CardRow, CustomerRow, ExternalIdRow, ImportKind, RejectRow, Rows, ValidBatch};
+use crate::domain::RejectReason;
+use crate::numbers::NumberFormat;
+use crate::store::{RejectPages, StoreError, now};
+use backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
+use judge::{KeyOwner, RowKeys, classify_duplicates, judge_customer_rows, judge_external_id_rows};
+use key_filter::KeyFilter;
+use plan::{BatchPlan, accepted, database_rejects, plan_batch};
+
+/// How long a transaction keeps taking batches before it commits. Every
+/// commit writes each page the transaction changed; card numbers are random,
+/// so one batch changes index pages all over and the next batches change
+/// most of the same pages again. Sharing a commit writes them once. A crash
+/// loses at most this much work, which the re-run redoes.
+pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How many times a batch is retried after losing a race with another writer.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Clean batches (no key found taken) after which a session that looks
+/// every key up goes back to inserting first.
+const CLEAN_BATCHES_TO_RELAX: u32 = 8;
+
+/// How an import is started.
+#[derive(Debug, Clone)]
+pub struct ImportStart {
+    pub kind: ImportKind,
+    pub input_name: String,
+    pub input_hash: String,
+    pub dry_run: bool,
+    /// Consecutive batches may share a transaction (`--batch-size` not
+    /// given); otherwise each batch is committed on its own.
+    pub group_commits: bool,
+    /// `import external-ids --overwrite`.
+    pub overwrite_external_ids: bool,
+    /// The org's external-ID format and counter floor, for customers without one.
+    pub external_id_generation: Option<(NumberFormat, u64)>,
+}
+
+/// The status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Being written, or stopped without a word (a crash, `kill -9`, a lost connection).
+    Running,
+    Completed,
+    /// Stopped at `--max-rejects`.
+    Aborted,
+    /// Stopped by SIGINT or SIGTERM at a batch boundary.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Aborted => "aborted",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        match text {
+            "running" => Some(RunStatus::Running),
+            "completed" => Some(RunStatus::Completed),
+            "aborted" => Some(RunStatus::Aborted),
+            "interrupted" => Some(RunStatus::Interrupted),
+            _ => None,
+        }
+    }
+}
+
+/// A run as stored: its identity, status and committed totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunState {
+    pub run_id: i64,
+    pub status: RunStatus,
+    /// Every record up to this number has its verdict committed.
+    pub records_committed: u64,
+    pub inserted: u64,
+    pub rejected: u64,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub inserted: u64,
+    pub rejected: u64,
+    /// Set when `--max-rejects` was exceeded: the record of the reject that
+    /// exceeded it; records after it were not judged.
+    pub stopped_at: Option<u64>,
+}
+
+/// How the session finds out which card keys the database already holds.
+#[derive(Debug)]
+enum KeyCheck {
+    /// Insert first; the store reports or refuses what it cannot take.
+    InsertFirst,
+    /// Look up the keys a filter may hold before the insert.
+    Filter(KeyFilter),
+    /// Look every key up before the insert, until enough batches were clean.
+    LookUpAll { clean_batches: u32 },
+}
+
+/// Writes one import run, batch by batch.
+pub struct ImportSession {
+    backend: Box<dyn ImportBackend>,
+    org_id: i64,
+    start: ImportStart,
+    state: RunState,
+    /// When the open transaction began, if one is open.
+    open_since: Option<Instant>,
+    /// Events of the batches in the open transaction, written at its commit.
+    pending_events: Vec<PendingEvent>,
+    key_check: KeyCheck,
+}
+
+impl ImportSession {
+    /// A session over an opened backend.
+    pub fn new(backend: Box<dyn ImportBackend>, org_id: i64, start: ImportStart) -> ImportSession {
+        let state = backend.run().clone();
+        ImportSession {
+            backend,
+            org_id,
+            start,
+            state,
+            open_since: None,
+            pending_events: Vec::new(),
+            key_check: KeyCheck::InsertFirst,
+        }
+    }
+
+    /// The run as it stood when the session opened, or after the last batch.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// Judges the batch against the database, applies the reject budget
+    /// (rejects still allowed), and writes rows, events, rejects and the
+    /// checkpoint together.
+    pub async fn write_batch(&mut self, batch: &ValidBatch, budget: Option<u64>) -> Result<BatchOutcome, StoreError> {
+        if self.open_since.is_none() {
+            self.backend.begin().await?;
+            self.open_since = Some(Instant::now());
+        }
+        let run = RunContext {
+            org_id: self.org_id,
+            run_id: self.state.run_id,
+            created_at: now(),
+        };
+        let mut attempt = 1;
+        let (outcome, events) = loop {
+            self.backend.savepoint("batch").await?;
+            match self.write_batch_once(&run, batch, budget).await {
+                Ok(done) => {
+                    self.backend.release("batch").await?;
+                    break done;
+                }
+                Err(error) if attempt < MAX_ATTEMPTS && self.backend.lost_a_race(&error) => {
+                    self.backend.rollback_to("batch").await?;
+                    self.backend.release("batch").await?;
+                    tracing::debug!(attempt, %error, "batch lost a race with another writer; judging it again");
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    // The batches since the last commit are undone with it; a re-run redoes them.
+                    self.abandon().await;
+                    return Err(error);
+                }
+            }
+        };
+        self.pending_events.extend(events);
+        let interval = if self.start.group_commits {
+            COMMIT_INTERVAL
+        } else {
+            Duration::ZERO
+        };
+        if self.open_since.is_some_and(|since| since.elapsed() >= interval) {
+            self.commit().await?;
+        }
+        self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
+        self.state.inserted += outcome.inserted;
+        self.state.rejected += outcome.rejected;
+        Ok(outcome)
+    }
+
+    /// Records the run's final status and commits.
+    pub async fn finish(&mut self, status: RunStatus) -> Result<(), StoreError> {
+        if self.open_since.is_none() {
+            self.backend.begin().await?;
+            self.open_since = Some(Instant::now());
+        }
+        self.backend.finish(self.org_id, self.state.run_id, status).await?;
+        self.commit().await?;
+        self.state.status = status;
+        Ok(())
+    }
+
+    /// The run's reject counts by reason, for records above `after_record`.
+    pub async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError> {
+        self.backend
+            .reason_counts(self.org_id, self.state.run_id, after_record)
+            .await
+    }
+
+    /// Ends the session: a dry run's transaction is rolled back here.
+    pub async fn close(mut self) -> Result<(), StoreError> {
+        self.commit().await?;
+        self.backend.close().await
+    }
+
+    /// Commits the open transaction, writing its events first; a dry run
+    /// never commits.
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        if self.start.dry_run || self.open_since.is_none() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut self.pending_events);
+        self.backend.insert_events(self.org_id, &events).await?;
+        self.backend.commit().await?;
+        self.open_since = None;
+        Ok(())
+    }
+
+    /// Rolls the open transaction back after a failure (best effort: the
+    /// connection may be gone, and the error that brought us here is the one to report).
+    async fn abandon(&mut self) {
+        if self.open_since.take().is_some() {
+            self.pending_events.clear();
+            let _ = self.backend.rollback().await;
+        }
+    }
+
+    /// One attempt at a batch, inside its savepoint.
+    async fn write_batch_once(
+        &mut self,
+        run: &RunContext,
+        batch: &ValidBatch,
+        budget: Option<u64>,
+    ) -> Result<(BatchOutcome, Vec<PendingEvent>), StoreError> {
+        let (plan, inserted, events) = match &batch.rows {
+            Rows::Cards(rows) => self.write_cards(run, batch, rows, budget).await?,
+            Rows::ExternalIds(rows) => self.write_external_ids(run, batch, rows, budget).await?,
+            Rows::Customers(rows) => self.write_customers(run, batch, rows, budget).await?,
+        };
+        let rejects: Vec<RejectRow> = plan
+            .rejects
+            .iter()
+            .map(|(record, rejection)| batch.reject_row(*record, rejection))
+            .collect();
+        if !rejects.is_empty() {
+            self.backend.insert_rejects(run, &rejects).await?;
+        }
+        self.backend
+            .checkpoint(run, plan.through, inserted, rejects.len() as u64)
+            .await?;
+        let outcome = BatchOutcome {
+            inserted,
+            rejected: rejects.len() as u64,
+            stopped_at: plan.stopped_at,
+        };
+        Ok((outcome, events))
+    }
+
+    /// Judges and inserts a batch of cards (see the module's notes).
+    async fn write_cards(
+        &mut self,
+        run: &RunContext,
+        batch: &ValidBatch,
+        rows: &[CardRow],
+        budget: Option<u64>,
+    ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
+        let keys: Vec<RowKeys<'_>> = rows
+            .iter()
+            .map(|row| RowKeys {
+                record: row.record,
+                keys: row.keys(),
+            })
+            .collect();
+        let mut look_up_all = budget.is_some() || matches!(self.key_check, KeyCheck::LookUpAll { .. });
+        loop {
+            let lookups: Vec<&RowKeys<'_>> = match &self.key_check {
+                _ if look_up_all => keys.iter().collect(),
+                KeyCheck::Filter(filter) => keys
+                    .iter()
+                    .filter(|row| row.keys.iter().flatten().any(|key| filter.may_contain(key)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut holders = self.look_up_card_keys(&lookups).await?;
+            let mut verdicts = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS);
+            let mut plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
+            let sent = accepted(rows, &verdicts, &plan, |row| row.record);
+            self.backend.savepoint("cards").await?;
+            let ids = match self.backend.insert_cards(run, &sent).await? {
+                CardInsert::Refused => {
+                    self.backend.rollback_to("cards").await?;
+                    self.backend.release("cards").await?;
+                    self.on_refused().await?;
+                    look_up_all = true;
+                    continue;
+                }
+                CardInsert::Inserted { ids, skipped } if skipped.is_empty() => ids,
+                CardInsert::Inserted { ids, skipped } => {
+                    // Rows the store left out met a key it holds: look those
+                    // keys up and judge the batch again. Only the skipped rows
+                    // may change verdict; if another does (a later record was
+                    // judged a duplicate of a skipped one, which holds nothing),
+                    // the insert is undone and the batch judged with every key.
+                    let first_record = rows.first().map_or(0, |row| row.record);
+                    let position = |record: u64| rows.partition_point(|row| row.record < record).min(rows.len() - 1);
+                    debug_assert!(rows.iter().all(|row| row.record >= first_record));
+                    let skipped_keys: Vec<&RowKeys<'_>> =
+                        skipped.iter().map(|&i| &keys[position(sent[i].record)]).collect();
+                    let found = self.look_up_card_keys(&skipped_keys).await?;
+                    for (all, more) in holders.iter_mut().zip(found) {
+                        all.extend(more);
+                    }
+                    let again = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS);
+                    let skipped_records: Vec<u64> = skipped.iter().map(|&i| sent[i].record).collect();
+                    let only_skipped_changed = rows.iter().zip(verdicts.iter().zip(&again)).all(|(row, (old, new))| {
+                        old == new || (old.is_none() && skipped_records.contains(&row.record))
+                    });
+                    let all_skipped_rejected = rows
+                        .iter()
+                        .zip(&again)
+                        .all(|(row, new)| !skipped_records.contains(&row.record) || new.is_some());
+                    if !(only_skipped_changed && all_skipped_rejected) {
+                        self.backend.rollback_to("cards").await?;
+                        self.backend.release("cards").await?;
+                        look_up_all = true;
+                        continue;
+                    }
+                    verdicts = again;
+                    plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
+                    ids
+                }
+            };
+            self.backend.release("cards").await?;
+            let inserted = accepted(rows, &verdicts, &plan, |row| row.record);
+            self.after_card_batch(&keys, &holders, &inserted);
+            let events = ids
+                .map(|(first_card_id, last_card_id)| PendingEvent::CardsCreated {
+                    run_id: run.run_id,
+                    first_card_id,
+                    last_card_id,
+                    count: inserted.len() as u64,
+                    created_at: run.created_at.clone(),
+                })
+                .into_iter()
+                .collect();
+            return Ok((plan, inserted.len() as u64, events));
+        }
+    }
+
+    /// Who holds the keys of `rows`, in one lookup.
+    async fn look_up_card_keys(&mut self, rows: &[&RowKeys<'_>]) -> Result<[HashMap<String, Holder>; 2], StoreError> {
+        if rows.is_empty() {
+            return Ok([HashMap::new(), HashMap::new()]);
+        }
+        let numbers: Vec<&str> = rows.iter().filter_map(|row| row.keys[0]).collect();
+        let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.keys[1]).collect();
+        self.backend
+            .card_key_holders(self.org_id, &numbers, &external_ids)
+            .await
+    }
+
+    /// An all-or-nothing store refused a batch: from now on, look up first
+    /// the keys a filter of the org's keys flags, or, for an org too large
+    /// for the filter, every key.
+    async fn on_refused(&mut self) -> Result<(), StoreError> {
+        match self.key_check {
+            KeyCheck::InsertFirst => {
+                let count = self.backend.card_count(self.org_id).await?;
+                if count * 2 > key_filter::MAX_KEYS {
+                    self.key_check = KeyCheck::LookUpAll { clean_batches: 0 };
+                    return Ok(());
+                }
+                let mut filter = KeyFilter::with_capacity(count * 2 + 2_000_000);
+                self.backend
+                    .for_each_card_key(self.org_id, &mut |key| filter.insert(key))
+                    .await?;
+                self.key_check = KeyCheck::Filter(filter);
+            }
+            KeyCheck::Filter(_) | KeyCheck::LookUpAll { .. } => {
+                // Another writer stored a key since the filter was read; the
+                // batch is judged with every key and the filter goes on.
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the key check up to date once a batch is in.
+    fn after_card_batch(
+        &mut self,
+        keys: &[RowKeys<'_>],
+        holders: &[HashMap<String, Holder>; 2],
+        inserted: &[&CardRow],
+    ) {
+        match &mut self.key_check {
+            KeyCheck::InsertFirst => {}
+            KeyCheck::Filter(filter) => {
+                for row in inserted {
+                    for key in row.keys().into_iter().flatten() {
+                        filter.insert(key);
+                    }
+                }
+            }
+            KeyCheck::LookUpAll { clean_batches } => {
+                let clean = holders.iter().all(HashMap::is_empty) && !keys.is_empty();
+                *clean_batches = if clean { *clean_batches + 1 } else { 0 };
+                if *clean_batches >= CLEAN_BATCHES_TO_RELAX && self.backend.inserts_all_or_nothing() {
+                    self.key_check = KeyCheck::InsertFirst;
+                }
+            }
+        }
+    }
+
+    /// Judges and applies a batch of external-ID assignments: the cards they
+    /// name and the cards holding their IDs are looked up first.
+    async fn write_external_ids(
+        &mut self,
+        run: &RunContext,
+        batch: &ValidBatch,
+        rows: &[ExternalIdRow],
+        budget: Option<u64>,
+    ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
+        let numbers: Vec<&str> = rows.iter().map(|row| row.card_number.as_str()).collect();
+        let external_ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
+        let cards = self.backend.cards_by_number(self.org_id, &numbers).await?;
+        let held_by = self.backend.external_id_holders(self.org_id, &external_ids).await?;
+        let verdicts = judge_external_id_rows(rows, &cards, &held_by, run.run_id, self.start.overwrite_external_ids);
+        let plan = plan_batch(
+            batch,
+            database_rejects(rows.iter().map(|r| r.record), &verdicts),
+            budget,
+        );
+        let accepted = accepted(rows, &verdicts, &plan, |row| row.record);
+        let changed = self.backend.set_external_ids(run, &accepted).await?;
+        let events = accepted
+            .iter()
+            .filter_map(|row| {
+                let card = cards.get(row.card_number.as_str())?;
+                Some(PendingEvent::ExternalIdSet {
+                    run_id: run.run_id,
+                    card_id: card.card_id,
+                    external_id: row.external_id.to_string(),
+                    previous_external_id: card.external_id.clone(),
+                    created_at: run.created_at.clone(),
+                })
+            })
+            .collect();
+        Ok((plan, changed, events))
+    }
+
+    /// Judges and inserts a batch of customer registrations, generating the
+    /// external IDs that are missing.
+    async fn write_customers(
+        &mut self,
+        run: &RunContext,
+        batch: &ValidBatch,
+        rows: &[CustomerRow],
+        budget: Option<u64>,
+    ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
+        let customer_ids: Vec<i64> = rows.iter().map(|row| row.customer_id).collect();
+        let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.external_id.as_deref()).collect();
+        let holders = self
+            .backend
+            .customer_key_holders(self.org_id, &customer_ids, &external_ids)
+            .await?;
+        let keys: Vec<String> = customer_ids.iter().map(i64::to_string).collect();
+        let verdicts = judge_customer_rows(rows, &keys, &owners(&holders, run.run_id));
+        let plan = plan_batch(
+            batch,
+            database_rejects(rows.iter().map(|r| r.record), &verdicts),
+            budget,
+        );
+        let accepted = accepted(rows, &verdicts, &plan, |row| row.record);
+        // Customers with an external ID go in first, so generated IDs can skip theirs.
+        let (given, missing): (Vec<&CustomerRow>, Vec<&CustomerRow>) =
+            accepted.iter().partition(|row| row.external_id.is_some());
+        let mut new_rows: Vec<NewCustomer<'_>> = given
+            .iter()
+            .map(|row| NewCustomer {
+                record: row.record,
+                customer_id: row.customer_id,
+                external_id: row.external_id.as_deref().unwrap_or_default(),
+                generated: false,
+            })
+            .collect();
+        let generated = if missing.is_empty() {
+            Vec::new()
+        } else {
+            let Some((format, offset)) = &self.start.external_id_generation else {
+                return Err(StoreError::Corrupt(
+                    "customers without external ID but no generation format".into(),
+                ));
+            };
+            self.backend
+                .reserve_external_ids(self.org_id, format, *offset, missing.len())
+                .await?
+        };
+        new_rows.extend(missing.iter().zip(&generated).map(|(row, external_id)| NewCustomer {
+            record: row.record,
+            customer_id: row.customer_id,
+            external_id,
+            generated: true,
+        }));
+        let ids = self.backend.insert_customers(run, &new_rows).await?;
+        let events = ids
+            .map(|(first_row_id, last_row_id)| PendingEvent::CustomersRegistered {
+                run_id: run.run_id,
+                first_row_id,
+                last_row_id,
+                count: new_rows.len() as u64,
+                created_at: run.created_at.clone(),
+            })
+            .into_iter()
+            .collect();
+        Ok((plan, new_rows.len() as u64, events))
+    }
+}
+
+#[async_trait]
+impl RejectPages for ImportSession {
+    async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
+        self.backend
+            .reject_page(self.org_id, self.state.run_id, after_record, limit)
+            .await
+    }
+}
+
+/// The record numbers of `rows`, in order.
+fn records(rows: &[CardRow]) -> impl Iterator<Item = u64> + '_ {
+    rows.iter().map(|row| row.record)
+}
+
+/// Who owns each looked-up key, as the judge sees it: a record of this run
+/// (an earlier batch) or anything else.
+fn owners(holders: &[HashMap<String, Holder>; 2], run_id: i64) -> [HashMap<String, KeyOwner>; 2] {
+    holders.clone().map(|keys| {
+        keys.into_iter()
+            .map(|(key, holder)| {
+                let owner = if holder.run_id == Some(run_id) {
+                    KeyOwner::ThisRun
+                } else {
+                    KeyOwner::Other
+                };
+                (key, owner)
+            })
+            .collect()
+    })
+}
