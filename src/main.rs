@@ -11,7 +11,15 @@ fn main() -> ExitCode {
     keep_batch_buffers_out_of_the_heap();
     let cli = Cli::parse();
     init_logging(cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Named threads, so that a profile tells the stages apart.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|index| format!("cardbatch-cpu-{index}"))
+        .build_global();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_name("cardbatch-async")
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cardbatch: cannot start the async runtime: {error}");

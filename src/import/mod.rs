@@ -215,7 +215,10 @@ async fn run_batches(
     let (valid_sender, mut valid_receiver) = mpsc::channel::<io::Result<ValidBatch>>(CHANNEL_BATCHES);
     let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     let skip_through = before.records_committed;
-    let reader = std::thread::spawn(move || read_batches(source, batch_size, skip_through, batch_sender));
+    let reader = std::thread::Builder::new()
+        .name("cardbatch-reader".into())
+        .spawn(move || read_batches(source, batch_size, skip_through, batch_sender))
+        .map_err(|e| failed(format!("cannot start the reader thread: {e}")))?;
     let validator = tokio::spawn(async move {
         while let Some(batch) = batch_receiver.recv().await {
             let valid = match batch {

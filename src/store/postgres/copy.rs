@@ -15,7 +15,6 @@ const POSTGRES_EPOCH: Duration = Duration::from_secs(946_684_800);
 pub(super) struct BinaryRows {
     bytes: Vec<u8>,
     fields: i16,
-    rows: usize,
 }
 
 impl BinaryRows {
@@ -25,12 +24,11 @@ impl BinaryRows {
         bytes.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
         bytes.extend_from_slice(&0_i32.to_be_bytes()); // flags
         bytes.extend_from_slice(&0_i32.to_be_bytes()); // header extension length
-        BinaryRows { bytes, fields, rows: 0 }
+        BinaryRows { bytes, fields }
     }
 
     pub(super) fn begin_row(&mut self) {
         self.bytes.extend_from_slice(&self.fields.to_be_bytes());
-        self.rows += 1;
     }
 
     pub(super) fn integer(&mut self, value: i64) {
@@ -65,10 +63,6 @@ impl BinaryRows {
 
     pub(super) fn null(&mut self) {
         self.bytes.extend_from_slice(&(-1_i32).to_be_bytes());
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     pub(super) fn finish(mut self) -> Vec<u8> {

@@ -7,7 +7,7 @@
 //! follow commit order. A dry run is one transaction, begun when the backend
 //! opens and rolled back when it closes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -162,9 +162,6 @@ const COPY_CARDS: &str = "COPY cards (org_id, run_id, created_at, series_id, car
      status_reason, customer_id, extended_fields, custom_fields, mapped_entity, import_record, external_id_run_id) \
      FROM STDIN (FORMAT binary)";
 
-const COPY_REJECTS: &str =
-    "COPY rejects (org_id, run_id, record, line, reason, field, message, raw) FROM STDIN (FORMAT binary)";
-
 #[async_trait]
 impl ImportBackend for PgImport {
     fn run(&self) -> &RunState {
@@ -172,6 +169,10 @@ impl ImportBackend for PgImport {
     }
 
     fn inserts_all_or_nothing(&self) -> bool {
+        true
+    }
+
+    fn has_concurrent_writers(&self) -> bool {
         true
     }
 
@@ -219,21 +220,40 @@ impl ImportBackend for PgImport {
         numbers: &[&str],
         external_ids: &[&str],
     ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
-        let numbers = holders(
-            &mut self.connection,
-            "SELECT card_number, run_id, import_record FROM cards WHERE org_id = $1 AND card_number = ANY($2)",
-            org_id,
-            numbers,
+        let mut holders = [HashMap::new(), HashMap::new()];
+        if numbers.is_empty() && external_ids.is_empty() {
+            return Ok(holders);
+        }
+        // One round trip for both keys; a card found may hold either or both.
+        let rows = sqlx::query(
+            "SELECT card_number, external_id, run_id, import_record FROM cards \
+             WHERE org_id = $1 AND (card_number = ANY($2) OR external_id = ANY($3))",
         )
+        .bind(org_id)
+        .bind(numbers)
+        .bind(external_ids)
+        .fetch_all(&mut *self.connection)
         .await?;
-        let external_ids = holders(
-            &mut self.connection,
-            "SELECT external_id, run_id, import_record FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
-            org_id,
-            external_ids,
-        )
-        .await?;
-        Ok([numbers, external_ids])
+        let wanted_numbers: HashSet<&str> = numbers.iter().copied().collect();
+        let wanted_external_ids: HashSet<&str> = external_ids.iter().copied().collect();
+        for row in &rows {
+            let holder = Holder {
+                run_id: row.try_get::<Option<i64>, _>("run_id")?,
+                record: row
+                    .try_get::<Option<i64>, _>("import_record")?
+                    .map(|record| record as u64),
+            };
+            let number: String = row.try_get("card_number")?;
+            if wanted_numbers.contains(number.as_str()) {
+                holders[0].insert(number, holder);
+            }
+            if let Some(external_id) = row.try_get::<Option<String>, _>("external_id")?
+                && wanted_external_ids.contains(external_id.as_str())
+            {
+                holders[1].insert(external_id, holder);
+            }
+        }
+        Ok(holders)
     }
 
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {
@@ -285,6 +305,17 @@ impl ImportBackend for PgImport {
             ids: Some((first, last)),
             skipped: Vec::new(),
         })
+    }
+
+    async fn delete_cards(&mut self, run: &RunContext, ids: (i64, i64)) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cards WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4")
+            .bind(run.org_id)
+            .bind(run.run_id)
+            .bind(ids.0)
+            .bind(ids.1)
+            .execute(&mut *self.connection)
+            .await?;
+        Ok(())
     }
 
     async fn card_count(&mut self, org_id: i64) -> Result<u64, StoreError> {
@@ -435,22 +466,30 @@ impl ImportBackend for PgImport {
         Ok(first.zip(last))
     }
 
+    /// One statement over bound arrays: a batch's rejects are few, and a
+    /// small COPY waits on TCP's delayed acknowledgement (about 40 ms) at
+    /// its end, where a statement goes out in one write.
     async fn insert_rejects(&mut self, run: &RunContext, rows: &[RejectRow]) -> Result<(), StoreError> {
-        let mut copy = BinaryRows::new(8, rows.len() * 200);
-        for row in rows {
-            copy.begin_row();
-            copy.integer(run.org_id);
-            copy.integer(run.run_id);
-            copy.integer(row.record as i64);
-            copy.integer(row.line as i64);
-            copy.text(row.reason.as_str());
-            copy.text(&row.field);
-            copy.text(&row.message);
-            copy.text(&row.raw);
-        }
-        if !copy.is_empty() {
-            copy_in(&mut self.connection, COPY_REJECTS, copy.finish()).await?;
-        }
+        let records: Vec<i64> = rows.iter().map(|r| r.record as i64).collect();
+        let lines: Vec<i64> = rows.iter().map(|r| r.line as i64).collect();
+        let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+        let fields: Vec<&str> = rows.iter().map(|r| r.field.as_str()).collect();
+        let messages: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
+        let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO rejects (org_id, run_id, record, line, reason, field, message, raw) \
+             SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[])",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(&records)
+        .bind(&lines)
+        .bind(&reasons)
+        .bind(&fields)
+        .bind(&messages)
+        .bind(&raws)
+        .execute(&mut *self.connection)
+        .await?;
         Ok(())
     }
 

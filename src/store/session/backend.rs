@@ -126,6 +126,10 @@ pub trait ImportBackend: Send {
     /// beforehand which keys might be taken (see the session's key filter).
     fn inserts_all_or_nothing(&self) -> bool;
 
+    /// True for a store where other writers work at the same time as this
+    /// one (so a batch can lose a race with them and must be retried).
+    fn has_concurrent_writers(&self) -> bool;
+
     /// True for the errors a concurrent writer can cause and a retry of the
     /// batch resolves (deadlock, serialization failure, a key taken since it
     /// was judged).
@@ -152,6 +156,10 @@ pub trait ImportBackend: Send {
 
     /// Inserts `rows` in their order, with the run's id and the batch's time.
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError>;
+
+    /// Deletes this batch's cards again (ids `first..=last` of the run), so
+    /// that the batch can be judged anew; the next cards take the same ids.
+    async fn delete_cards(&mut self, run: &RunContext, ids: (i64, i64)) -> Result<(), StoreError>;
 
     /// How many cards the org has (an estimate is enough).
     async fn card_count(&mut self, org_id: i64) -> Result<u64, StoreError>;

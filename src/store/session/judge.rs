@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::FxHashSet;
+
 use super::backend::CardExternalId;
 use crate::batch::{CustomerRow, ExternalIdRow};
 use crate::domain::{RejectReason, Rejection};
@@ -34,7 +36,12 @@ pub fn classify_duplicates(
     existing: &[HashMap<String, KeyOwner>; 2],
     fields: [&'static str; 2],
 ) -> Vec<Option<Rejection>> {
-    let mut accepted: [HashSet<&str>; 2] = [HashSet::new(), HashSet::new()];
+    // FxHash: a batch's keys are hashed twice per row on the writer's thread.
+    let capacity = rows.len();
+    let mut accepted: [FxHashSet<&str>; 2] = [
+        FxHashSet::with_capacity_and_hasher(capacity, Default::default()),
+        FxHashSet::with_capacity_and_hasher(capacity, Default::default()),
+    ];
     rows.iter()
         .map(|row| {
             let owner = |i: usize| {

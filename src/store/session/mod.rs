@@ -1,13 +1,15 @@
 //! The import session: the batch algorithm, written once for both stores,
 //! driving a store's [`ImportBackend`] primitives.
 //!
-//! Each batch is written inside a savepoint of a transaction that holds its
-//! rows, their events, its rejects and the run's checkpoint. Consecutive
+//! Each batch is written in a transaction that holds its rows, their events,
+//! its rejects and the run's checkpoint. Consecutive
 //! batches share a commit for up to [`COMMIT_INTERVAL`] unless the user
 //! chose `--batch-size` (then every batch commits); a dry run never commits.
 //! Events get their ids when the transaction commits, so ids follow commit
-//! order. A batch that loses a race with another writer is rolled back to
-//! its savepoint and judged again.
+//! order. On a store with concurrent writers each batch has a savepoint,
+//! and a batch that loses a race with another writer is rolled back to it
+//! and judged again (SQLite has one writer, and a savepoint would cost it a
+//! copy of every page the batch touches).
 //!
 //! Cards are judged in record order (see [`judge`]) and inserted once:
 //! - keys repeated within the batch are judged in memory;
@@ -180,15 +182,22 @@ impl ImportSession {
             run_id: self.state.run_id,
             created_at: now(),
         };
+        // Only a store with concurrent writers can lose a race; a savepoint
+        // costs SQLite a copy of every page the batch touches.
+        let retries = self.backend.has_concurrent_writers();
         let mut attempt = 1;
         let (outcome, events) = loop {
-            self.backend.savepoint("batch").await?;
+            if retries {
+                self.backend.savepoint("batch").await?;
+            }
             match self.write_batch_once(&run, batch, budget).await {
                 Ok(done) => {
-                    self.backend.release("batch").await?;
+                    if retries {
+                        self.backend.release("batch").await?;
+                    }
                     break done;
                 }
-                Err(error) if attempt < MAX_ATTEMPTS && self.backend.lost_a_race(&error) => {
+                Err(error) if retries && attempt < MAX_ATTEMPTS && self.backend.lost_a_race(&error) => {
                     self.backend.rollback_to("batch").await?;
                     self.backend.release("batch").await?;
                     tracing::debug!(attempt, %error, "batch lost a race with another writer; judging it again");
@@ -324,7 +333,10 @@ impl ImportSession {
             let mut verdicts = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS);
             let mut plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
             let sent = accepted(rows, &verdicts, &plan, |row| row.record);
-            self.backend.savepoint("cards").await?;
+            let all_or_nothing = self.backend.inserts_all_or_nothing();
+            if all_or_nothing {
+                self.backend.savepoint("cards").await?;
+            }
             let ids = match self.backend.insert_cards(run, &sent).await? {
                 CardInsert::Refused => {
                     self.backend.rollback_to("cards").await?;
@@ -339,12 +351,16 @@ impl ImportSession {
                     // keys up and judge the batch again. Only the skipped rows
                     // may change verdict; if another does (a later record was
                     // judged a duplicate of a skipped one, which holds nothing),
-                    // the insert is undone and the batch judged with every key.
-                    let first_record = rows.first().map_or(0, |row| row.record);
-                    let position = |record: u64| rows.partition_point(|row| row.record < record).min(rows.len() - 1);
-                    debug_assert!(rows.iter().all(|row| row.record >= first_record));
-                    let skipped_keys: Vec<&RowKeys<'_>> =
-                        skipped.iter().map(|&i| &keys[position(sent[i].record)]).collect();
+                    // the batch's cards are deleted and it is judged with every
+                    // key (ids are given again from the same place).
+                    // Rows are in record order, so a sent row is found by its record.
+                    let skipped_keys: Vec<&RowKeys<'_>> = skipped
+                        .iter()
+                        .filter_map(|&i| {
+                            let position = rows.partition_point(|row| row.record < sent[i].record);
+                            keys.get(position)
+                        })
+                        .collect();
                     let found = self.look_up_card_keys(&skipped_keys).await?;
                     for (all, more) in holders.iter_mut().zip(found) {
                         all.extend(more);
@@ -359,8 +375,9 @@ impl ImportSession {
                         .zip(&again)
                         .all(|(row, new)| !skipped_records.contains(&row.record) || new.is_some());
                     if !(only_skipped_changed && all_skipped_rejected) {
-                        self.backend.rollback_to("cards").await?;
-                        self.backend.release("cards").await?;
+                        if let Some(ids) = ids {
+                            self.backend.delete_cards(run, ids).await?;
+                        }
                         look_up_all = true;
                         continue;
                     }
@@ -369,7 +386,9 @@ impl ImportSession {
                     ids
                 }
             };
-            self.backend.release("cards").await?;
+            if all_or_nothing {
+                self.backend.release("cards").await?;
+            }
             let inserted = accepted(rows, &verdicts, &plan, |row| row.record);
             self.after_card_batch(&keys, &holders, &inserted);
             let events = ids

@@ -52,7 +52,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_SLICE)
             // 32 MiB of page cache per connection: most of an import's peak
             // memory, kept so that 3M-row imports stay under 128 MiB RSS.
-            .pragma("cache_size", "-32768")
+            .pragma("cache_size", "-65536")
             // Checkpoint every 64 MiB of WAL rather than 4 MiB: an index page
             // changed by many batches is then written back once, not each time.
             .pragma("wal_autocheckpoint", "16384")
