@@ -1,47 +1,42 @@
 #!/usr/bin/env python3
-"""Comparison runs: cardbatch against a bare peer, alternating, in one run.
+"""Comparison runs: cardbatch against bare peers, alternating, in one run.
 
     python3 benches/compare.py generate [--rounds N]
     python3 benches/compare.py import-sqlite [--rounds N] [--rows N]
-    python3 benches/compare.py import-postgres [--rounds N] [--rows N]
+    python3 benches/compare.py import-postgres [--rounds N] [--rows N] [--fsync on|off]
     python3 benches/compare.py memory [--rows N]
     python3 benches/compare.py sqlite-floor [--rounds N] [--rows N]
-    python3 benches/compare.py postgres-floor [--rounds N] [--rows N]
+    python3 benches/compare.py postgres-floor [--rounds N] [--rows N] [--fsync on|off]
+
+Every import comparison uses files that look like a real drop
+(benches/make_cards.py): a clean file, a file with 1% bad rows of every kind
+spread through it (duplicates of earlier batches and of stored cards
+included), and 100,000 cards loaded into every database before the timed run
+(untimed), the peers' tables included. Medians over the rounds; ratios are
+peer / cardbatch (above 1.0: cardbatch is faster); peak RSS of each process.
 
 generate: `cardbatch cards generate --count 100000` on a RANDOM_LUHN series
-(numbers computed, stored in SQLite with their unique keys, a run row and an
-event) against `sqlite3 .import` of 100,000 ready-made numbers into a table
-with one unique key. Each round uses fresh databases. Reports the median wall
-time of each, the ratio (peer / cardbatch: above 1.0 means cardbatch is
-faster), and the peak RSS of each process.
+against `sqlite3 .import` of 100,000 ready-made numbers into a one-key table.
 
-import-sqlite: `cardbatch import cards` of a generated cards file (two
-series, LUHN_ALGO and MOD7_ALGO; unique card numbers and external IDs; full
-validation, events and rejects) into a fresh SQLite database, the same-sized
-file with 1% bad rows of every kind, and `sqlite3 .import` of the clean file
-into a plain table with the same two unique keys, alternating.
+import-sqlite: `cardbatch import cards` of the clean and the dirty file into
+SQLite, against `sqlite3 .import` of the clean file into a plain table with
+the same two unique keys.
 
-import-postgres: the same files into PostgreSQL: `cardbatch import cards`
-into a fresh database against `psql \\copy` of the clean file into a plain
-table with the same two unique keys, alternating. The throwaway cluster is
-started by scripts/pg-cluster.sh with its default (durable) settings and a
-256 MiB shared_buffers. Peak RSS is the client's (cardbatch or psql); the
-server's memory is the same for both and not counted.
+import-postgres: the same into PostgreSQL, against `psql \\copy` of the clean
+file into that plain table and pgloader (`apt-get install pgloader`) loading
+it into the same kind of table, on a throwaway cluster (scripts/pg-cluster.sh,
+256 MiB shared_buffers) that is durable (fsync on, the default) or not
+(`--fsync off`). Peak RSS is the client's.
 
-memory: the peak RSS of one `cardbatch import cards` of a large file.
+memory: the peak RSS of one `cardbatch import cards` of a large dirty file.
 
-sqlite-floor: what SQLite itself needs to store what an import stores, with
-no cardbatch code involved: the sqlite3 shell loads the clean file into a
-temporary table, then, timed, inserts every row into cardbatch's own `cards`
-table (migrations/sqlite) and one `card_created` event per card into
-`events`, in one transaction, with cardbatch's pragmas. Alternating with
-`sqlite3 .import` as in import-sqlite. No importer that writes these tables
-on SQLite can be faster than this floor.
-
-postgres-floor: the same for PostgreSQL: psql loads the clean file into a
-temporary table, then, timed, one INSERT ... SELECT into cardbatch's `cards`
-(migrations/postgres) and one of the events, in one transaction, on the same
-kind of throwaway cluster as import-postgres; alternating with `psql \\copy`.
+sqlite-floor / postgres-floor: what the database itself needs to store an
+import's rows, with no cardbatch code: the clean file is loaded into a
+temporary table (untimed), then, timed, the rows go into cardbatch's own
+tables in batches of 10,000 in one transaction, three ways: the cards only;
+the cards and one event row per batch (the light outbox); the cards and one
+JSON event per card (the outbox before issue 12). Against `sqlite3 .import` /
+`psql \\copy` as above. No importer of these tables beats its floor.
 
 The release binary is built first; all files go to a temporary directory.
 """
@@ -58,6 +53,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "cardbatch")
+MAKE_CARDS = os.path.join(ROOT, "benches", "make_cards.py")
+PRELOAD_ROWS = 100_000
+BATCH = 10_000
 
 
 def build():
@@ -85,12 +83,21 @@ def cardbatch_env(url):
     return env
 
 
-def report(name, ours, peer, our_rss, peer_rss, peer_name):
-    ours_median, peer_median = statistics.median(ours), statistics.median(peer)
+def runs(values):
+    return ", ".join(f"{v:.3f}" for v in values)
+
+
+def report(name, results, peers):
+    """`results` and `peers`: {name: ([seconds], [MiB])}; prints medians and ratios against cardbatch's first result."""
     print(f"\n{name}")
-    print(f"  cardbatch  median {ours_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours)})  peak RSS {max(our_rss):.1f} MiB")
-    print(f"  {peer_name:<10} median {peer_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in peer)})  peak RSS {max(peer_rss):.1f} MiB")
-    print(f"  ratio {peer_name} / cardbatch = {peer_median / ours_median:.2f}")
+    ours = statistics.median(next(iter(results.values()))[0])
+    for label, (seconds, rss) in list(results.items()) + list(peers.items()):
+        print(f"  {label:<22} median {statistics.median(seconds):7.3f} s  (runs: {runs(seconds)})  peak RSS {max(rss):.1f} MiB")
+    for label, (seconds, _) in peers.items():
+        print(f"  ratio {label} / cardbatch = {statistics.median(seconds) / ours:.2f}")
+    if len(results) > 1:
+        labels = list(results)
+        print(f"  {labels[1]} / {labels[0]} = {statistics.median(results[labels[1]][0]) / ours:.2f}")
 
 
 def compare_generate(rounds):
@@ -101,60 +108,71 @@ def compare_generate(rounds):
         warm = os.path.join(work, "warm")
         os.mkdir(warm)
         env = cardbatch_env(f"sqlite://{warm}/cards.db")
-        series = ["series", "create", "--code", "BENCH", "--type", "DIGITAL", "--prefix", "6001", "--length", "16", "--method", "RANDOM_LUHN"]
+        series = ["series", "create", "--code", "BENCH", "--type", "DIGITAL", "--prefix", "6001", "--length", "16",
+                  "--method", "RANDOM_LUHN"]
         subprocess.run([BINARY, *series], cwd=warm, env=env, check=True, stdout=subprocess.DEVNULL)
         generated_csv = os.path.join(work, "generated.csv")
-        subprocess.run([BINARY, "cards", "generate", "--series-code", "BENCH", "--count", str(count), "--output", generated_csv],
-                       cwd=warm, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([BINARY, "cards", "generate", "--series-code", "BENCH", "--count", str(count), "--output",
+                        generated_csv], cwd=warm, env=env, check=True, stdout=subprocess.DEVNULL)
         numbers_csv = os.path.join(work, "numbers.txt")
         with open(generated_csv) as source, open(numbers_csv, "w") as target:
             next(source)
             target.writelines(line.split(",", 1)[0] + "\n" for line in source)
-        ours, peer, our_rss, peer_rss = [], [], [], []
+        ours, peer = ([], []), ([], [])
         for round_number in range(rounds):
             run_dir = os.path.join(work, f"round{round_number}")
             os.mkdir(run_dir)
             env = cardbatch_env(f"sqlite://{run_dir}/cards.db")
             subprocess.run([BINARY, *series], cwd=run_dir, env=env, check=True, stdout=subprocess.DEVNULL)
-            seconds, rss = timed([BINARY, "--quiet", "cards", "generate", "--series-code", "BENCH", "--count", str(count),
-                                  "--output", os.path.join(run_dir, "out.csv")], run_dir, env)
-            ours.append(seconds)
-            our_rss.append(rss)
+            seconds, rss = timed([BINARY, "--quiet", "cards", "generate", "--series-code", "BENCH", "--count",
+                                  str(count), "--output", os.path.join(run_dir, "out.csv")], run_dir, env)
+            ours[0].append(seconds)
+            ours[1].append(rss)
             peer_db = os.path.join(run_dir, "peer.db")
             subprocess.run(["sqlite3", peer_db, "CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE);"],
                            check=True, stdout=subprocess.DEVNULL)
             seconds, rss = timed(["sqlite3", peer_db, ".import " + numbers_csv + " cards"], run_dir)
-            peer.append(seconds)
-            peer_rss.append(rss)
+            peer[0].append(seconds)
+            peer[1].append(rss)
             shutil.rmtree(run_dir)
         report(f"generate {count} RANDOM_LUHN cards into SQLite vs sqlite3 .import of {count} ready-made numbers",
-               ours, peer, our_rss, peer_rss, "sqlite3")
+               {"cardbatch": ours}, {"sqlite3 .import": peer})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-MAKE_CARDS = os.path.join(ROOT, "benches", "make_cards.py")
 IMPORT_SETUP = [
     ["org", "set", "CONF_CARD_NUMBER_LENGTH", "10"],
     ["org", "set", "CONF_CARD_NUMBER_PREFIX", "CX"],
-    ["series", "create", "--code", "LUHN1", "--type", "PHYSICAL", "--prefix", "6001", "--length", "16", "--method", "LUHN_ALGO"],
-    ["series", "create", "--code", "MOD1", "--type", "DIGITAL", "--prefix", "77", "--length", "12", "--method", "MOD7_ALGO"],
+    ["series", "create", "--code", "LUHN1", "--type", "PHYSICAL", "--prefix", "6001", "--length", "16", "--method",
+     "LUHN_ALGO"],
+    ["series", "create", "--code", "MOD1", "--type", "DIGITAL", "--prefix", "77", "--length", "12", "--method",
+     "MOD7_ALGO"],
 ]
 
 
-def fresh_import_database(run_dir, url=None):
-    """A new database (SQLite unless `url` is given) with the org and the two series the generated files use."""
+def make_files(work, rows):
+    """The clean file, the dirty file and the cards stored before either is imported."""
+    clean, dirty, preload = (os.path.join(work, name) for name in ("clean.csv", "dirty.csv", "preload.csv"))
+    common = ["--preload", preload, "--preload-rows", str(PRELOAD_ROWS)]
+    subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows), *common], check=True)
+    subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty", *common], check=True)
+    return clean, dirty, preload
+
+
+def timed_import(work, name, path, preload, url=None):
+    """A fresh database (SQLite unless `url` is given) with the org, the series and the preloaded cards
+    (untimed); then the timed import of `path`. Returns (seconds, MiB)."""
+    run_dir = os.path.join(work, name)
     os.makedirs(run_dir)
     env = cardbatch_env(url or f"sqlite://{run_dir}/cards.db")
     for args in IMPORT_SETUP:
         subprocess.run([BINARY, *args], cwd=run_dir, env=env, check=True, stdout=subprocess.DEVNULL)
-    return env
-
-
-def timed_import(work, name, path, url=None):
-    run_dir = os.path.join(work, name)
-    env = fresh_import_database(run_dir, url)
-    result = timed([BINARY, "--quiet", "import", "cards", path, "--reject-report", os.path.join(run_dir, "rejects.csv")], run_dir, env)
+    subprocess.run([BINARY, "--quiet", "import", "cards", preload, "--reject-report",
+                    os.path.join(run_dir, "preload.rejects.csv")], cwd=run_dir, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    result = timed([BINARY, "--quiet", "import", "cards", path, "--reject-report",
+                    os.path.join(run_dir, "rejects.csv")], run_dir, env)
     shutil.rmtree(run_dir)
     return result
 
@@ -163,37 +181,32 @@ PEER_TABLE = ("CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE, series_code
               "status_label TEXT, external_id TEXT UNIQUE, customer_id TEXT);")
 
 
-def compare_imports(work, rows, rounds, database, load_peer, title, peer_name):
-    """Generates a clean and a dirty file of `rows` rows in `work`, then, alternating for `rounds`
-    rounds, imports each with cardbatch into `database(name)` (a URL, or None for a fresh SQLite
-    file) and loads the clean one with `load_peer(round, clean_path)`, which returns (seconds, MiB)."""
-    clean, dirty = os.path.join(work, "clean.csv"), os.path.join(work, "dirty.csv")
-    subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
-    subprocess.run([sys.executable, MAKE_CARDS, dirty, str(rows), "--dirty"], check=True)
-    ours, ours_dirty, peer = [], [], []
-    rss, rss_dirty, peer_rss = [], [], []
+def compare_imports(work, rows, rounds, database, peers, title):
+    """Imports the clean and the dirty file with cardbatch into `database(name)` (a URL, or None for a
+    fresh SQLite file) and loads the clean one with each peer (`peers`: {name: load(round, clean,
+    preload) -> (seconds, MiB)}), alternating for `rounds` rounds."""
+    clean, dirty, preload = make_files(work, rows)
+    results = {"cardbatch clean": ([], []), "cardbatch dirty": ([], [])}
+    peer_results = {name: ([], []) for name in peers}
     for n in range(rounds):
-        seconds, peak = timed_import(work, f"clean{n}", clean, database(f"clean{n}"))
-        ours.append(seconds)
-        rss.append(peak)
-        seconds, peak = timed_import(work, f"dirty{n}", dirty, database(f"dirty{n}"))
-        ours_dirty.append(seconds)
-        rss_dirty.append(peak)
-        seconds, peak = load_peer(n, clean)
-        peer.append(seconds)
-        peer_rss.append(peak)
-    report(title, ours, peer, rss, peer_rss, peer_name)
-    clean_median, dirty_median = statistics.median(ours), statistics.median(ours_dirty)
-    print(f"\n{rows} rows with 1% bad rows of every kind")
-    print(f"  cardbatch  median {dirty_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in ours_dirty)})  peak RSS {max(rss_dirty):.1f} MiB")
-    print(f"  dirty / clean = {dirty_median / clean_median:.2f}")
+        for label, path in (("cardbatch clean", clean), ("cardbatch dirty", dirty)):
+            name = f"{label.split()[1]}{n}"
+            seconds, peak = timed_import(work, name, path, preload, database(name))
+            results[label][0].append(seconds)
+            results[label][1].append(peak)
+        for name, load in peers.items():
+            seconds, peak = load(n, clean, preload)
+            peer_results[name][0].append(seconds)
+            peer_results[name][1].append(peak)
+    report(title, results, peer_results)
 
 
-def load_with_sqlite_import(n, clean, work):
-    """The SQLite peer: `sqlite3 .import` of the clean file into the plain two-key table in a
-    fresh database file, deleted after; (seconds, MiB)."""
+def load_with_sqlite_import(n, clean, preload, work):
+    """The SQLite peer: `sqlite3 .import` of the clean file into the plain two-key table of a fresh
+    database holding the preloaded cards; (seconds, MiB)."""
     peer_db = os.path.join(work, f"peer{n}.db")
     subprocess.run(["sqlite3", peer_db, PEER_TABLE], check=True)
+    subprocess.run(["sqlite3", peer_db, f".import --csv --skip 1 {preload} cards"], check=True)
     result = timed(["sqlite3", peer_db, f".import --csv --skip 1 {clean} cards"], work)
     os.remove(peer_db)
     return result
@@ -203,21 +216,23 @@ def compare_import_sqlite(rounds, rows):
     work = tempfile.mkdtemp(prefix="cardbatch-compare-")
     try:
         compare_imports(work, rows, rounds, lambda name: None,
-                        lambda n, clean: load_with_sqlite_import(n, clean, work),
-                        f"import cards, {rows} clean rows, SQLite, vs sqlite3 .import of the same file", "sqlite3")
+                        {"sqlite3 .import": lambda n, clean, preload: load_with_sqlite_import(n, clean, preload, work)},
+                        f"import cards, {rows} rows, SQLite, vs sqlite3 .import of the clean file")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def throwaway_cluster():
-    """Starts a PostgreSQL cluster (durable defaults, 256 MiB shared_buffers) and yields a function
-    that creates a fresh database in it and returns its URL; stops and deletes the cluster after."""
+def throwaway_cluster(fsync=True):
+    """Starts a PostgreSQL cluster (256 MiB shared_buffers; durable unless `fsync` is false) and
+    yields a function that creates a fresh database in it and returns its URL; stops and deletes it after."""
     # A directory of its own: under root the server runs as `postgres`, which cannot enter a work directory.
     cluster = tempfile.mkdtemp(prefix="cardbatch-pg-")
+    settings = ["-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB"]
+    if not fsync:
+        settings += ["-c", "fsync=off"]
     try:
-        server = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", cluster,
-                                 "-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB"],
+        server = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", cluster, *settings],
                                 check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
         base = server.rsplit("/", 1)[0]
 
@@ -231,104 +246,169 @@ def throwaway_cluster():
         shutil.rmtree(cluster, ignore_errors=True)
 
 
-def load_with_psql_copy(url, clean, work):
-    """The PostgreSQL peer: `psql \\copy` of the clean file into the plain two-key table; (seconds, MiB)."""
+def load_with_psql_copy(url, clean, preload, work):
+    """The PostgreSQL peer: `psql \\copy` of the clean file into the plain two-key table holding the
+    preloaded cards; (seconds, MiB)."""
     subprocess.run(["psql", "-q", url, "-c", PEER_TABLE], check=True)
+    subprocess.run(["psql", "-q", url, "-c", f"\\copy cards FROM '{preload}' WITH (FORMAT csv, HEADER true)"],
+                   check=True)
     return timed(["psql", "-q", url, "-c", f"\\copy cards FROM '{clean}' WITH (FORMAT csv, HEADER true)"], work)
 
 
-def compare_import_postgres(rounds, rows):
-    work = tempfile.mkdtemp(prefix="cardbatch-compare-pg-")
-    try:
-        with throwaway_cluster() as fresh_database:
-            compare_imports(work, rows, rounds, fresh_database,
-                            lambda n, clean: load_with_psql_copy(fresh_database(f"peer{n}"), clean, work),
-                            f"import cards, {rows} clean rows, PostgreSQL, vs psql \\copy of the same file",
-                            "psql \\copy")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def report_floor(title, floor, peer, peer_name):
-    floor_median, peer_median = statistics.median(floor), statistics.median(peer)
-    print(f"\n{title}")
-    print(f"  floor      median {floor_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in floor)})")
-    print(f"  {peer_name:<10} median {peer_median:.3f} s  (runs: {', '.join(f'{t:.3f}' for t in peer)})")
-    print(f"  best ratio any importer of these tables can reach: {peer_name} / floor = {peer_median / floor_median:.2f}")
-
-
-# What an import writes, as each floor script times it: every staged row as a card, and one
-# event per card, in one transaction. The placeholders are where the two dialects differ.
-FLOOR_WRITES = """BEGIN;
-INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, customer_id, run_id, import_record,
-  external_id_run_id, created_at)
-  SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
-  1, {record}, 1, {created_at} FROM {staged};
-INSERT INTO events (org_id, run_id, kind, payload, created_at)
-  SELECT org_id, run_id, 'card_created', {json_object}('card_id', id, 'series_id', series_id,
-  'card_number', card_number, 'external_id', external_id, 'status_label', status_label,
-  'status_reason', status_reason, 'customer_id', customer_id), created_at FROM cards ORDER BY id;
-COMMIT;
+PGLOADER_COMMAND = """LOAD CSV
+  FROM '{path}' (card_number, series_code, status_label, external_id, customer_id)
+  INTO {url}?tablename=cards (card_number, series_code, status_label, external_id, customer_id)
+  WITH skip header = 1, fields terminated by ','
+;
 """
 
-POSTGRES_FLOOR_SCRIPT = """CREATE TEMPORARY TABLE staged (card_number text, series_code text, status_label text,
-  external_id text, customer_id bigint);
-\\copy staged FROM '{clean}' WITH (FORMAT csv, HEADER true)
-\\timing on
-""" + FLOOR_WRITES.format(record="customer_id", created_at="now()", staged="staged", json_object="json_build_object")
+
+def load_with_pgloader(url, clean, preload, work):
+    """The pgloader peer: the clean file into the plain two-key table holding the preloaded cards; (seconds, MiB)."""
+    subprocess.run(["psql", "-q", url, "-c", PEER_TABLE], check=True)
+    subprocess.run(["psql", "-q", url, "-c", f"\\copy cards FROM '{preload}' WITH (FORMAT csv, HEADER true)"],
+                   check=True)
+    command = os.path.join(work, "load.pgl")
+    with open(command, "w") as f:
+        f.write(PGLOADER_COMMAND.format(path=clean, url=url))
+    return timed(["pgloader", "--quiet", command], work)
 
 
-def postgres_floor(rounds, rows):
-    work = tempfile.mkdtemp(prefix="cardbatch-floor-pg-")
+def compare_import_postgres(rounds, rows, fsync):
+    work = tempfile.mkdtemp(prefix="cardbatch-compare-pg-")
     try:
-        clean = os.path.join(work, "clean.csv")
-        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
-        schema = os.path.join(ROOT, "migrations", "postgres", "0001_schema.sql")
-        floor, peer = [], []
-        with throwaway_cluster() as fresh_database:
-            for n in range(rounds):
-                url = fresh_database(f"floor{n}")
-                subprocess.run(["psql", "-q", url, "-f", schema], check=True, stdout=subprocess.DEVNULL)
-                out = subprocess.run(["psql", "-q", url], input=POSTGRES_FLOOR_SCRIPT.format(clean=clean), text=True,
-                                     check=True, stdout=subprocess.PIPE).stdout
-                # One "Time: N ms" line per statement after \timing on.
-                floor.append(sum(float(line.split()[1]) for line in out.splitlines() if line.startswith("Time:")) / 1000)
-                peer.append(load_with_psql_copy(fresh_database(f"peer{n}"), clean, work)[0])
-        report_floor(f"PostgreSQL's own floor for an import's writes ({rows} cards and events, one transaction)",
-                     floor, peer, "psql \\copy")
+        with throwaway_cluster(fsync) as fresh_database:
+            peers = {
+                "psql \\copy": lambda n, clean, preload: load_with_psql_copy(fresh_database(f"copy{n}"), clean,
+                                                                              preload, work),
+            }
+            if shutil.which("pgloader"):
+                peers["pgloader"] = lambda n, clean, preload: load_with_pgloader(fresh_database(f"pgloader{n}"),
+                                                                                  clean, preload, work)
+            else:
+                print("pgloader is not installed (apt-get install pgloader): compared with psql \\copy only")
+            compare_imports(work, rows, rounds, fresh_database, peers,
+                            f"import cards, {rows} rows, PostgreSQL (fsync {'on' if fsync else 'off'}), "
+                            "vs psql \\copy and pgloader of the clean file")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-SQLITE_FLOOR_SCRIPT = """PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768;
-CREATE TEMP TABLE staged (card_number TEXT, series_code TEXT, status_label TEXT, external_id TEXT, customer_id TEXT);
-.import --csv --skip 1 {clean} staged
-.timer on
-""" + FLOOR_WRITES.format(record="rowid", created_at="'2026-01-01T00:00:00.000Z'", staged="temp.staged",
-                          json_object="json_object")
+def report_floors(title, floors, peer, peer_name):
+    print(f"\n{title}")
+    peer_median = statistics.median(peer)
+    print(f"  {peer_name:<32} median {peer_median:7.3f} s  (runs: {runs(peer)})")
+    for name, seconds in floors.items():
+        median = statistics.median(seconds)
+        print(f"  floor: {name:<28} median {median:7.3f} s  (runs: {runs(seconds)})  "
+              f"best ratio {peer_name} / floor = {peer_median / median:.2f}")
+
+
+# What an import writes, as the floor scripts time it: every staged row as a card, in batches of
+# 10,000, and for the outbox either one event row per batch or one JSON event per card. The
+# placeholders are where the two dialects differ.
+FLOOR_CARDS = """INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, customer_id, run_id,
+  import_record, external_id_run_id, created_at)
+  SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
+  1, {record}, 1, {created_at} FROM {staged} WHERE {record} > {first} AND {record} <= {last};
+"""
+FLOOR_BATCH_EVENT = """INSERT INTO events (id, org_id, run_id, kind, event_count, first_row, last_row, created_at)
+  SELECT {batch}, 1, 1, 'card_created', count(*), min(id), max(id), {created_at} FROM cards
+  WHERE org_id = 1 AND id > {first_id};
+"""
+FLOOR_JSON_EVENTS = """INSERT INTO events (id, org_id, run_id, kind, payload, created_at)
+  SELECT 1000000 + id, org_id, run_id, 'card_created', {json_object}('card_id', id, 'series_id', series_id,
+  'card_number', card_number, 'external_id', external_id, 'status_label', status_label,
+  'status_reason', status_reason, 'customer_id', customer_id), created_at FROM cards
+  WHERE org_id = 1 AND id > {first_id};
+"""
+
+
+def floor_writes(rows, outbox, **dialect):
+    """The timed statements: one transaction, batches of 10,000 cards each with its outbox rows."""
+    sql = "BEGIN;\n"
+    for batch, first in enumerate(range(0, rows, BATCH)):
+        last = min(first + BATCH, rows)
+        # Cards of this batch have ids above the preloaded ones and the batches before.
+        first_id = PRELOAD_ROWS + first
+        sql += FLOOR_CARDS.format(first=first, last=last, **dialect)
+        if outbox == "batch":
+            sql += FLOOR_BATCH_EVENT.format(batch=batch + 1, first_id=first_id, **dialect)
+        elif outbox == "json":
+            sql += FLOOR_JSON_EVENTS.format(first_id=first_id, **dialect)
+    return sql + "COMMIT;\n"
+
+
+OUTBOXES = {"cards only": None, "cards + event row per batch": "batch", "cards + JSON event per card": "json"}
+
+
+def postgres_floor(rounds, rows, fsync):
+    work = tempfile.mkdtemp(prefix="cardbatch-floor-pg-")
+    try:
+        clean, _, preload = make_files(work, rows)
+        schema = [os.path.join(ROOT, "migrations", "postgres", name)
+                  for name in sorted(os.listdir(os.path.join(ROOT, "migrations", "postgres")))]
+        dialect = dict(record="rowid", created_at="now()", staged="staged", json_object="json_build_object")
+        floors, peer = {name: [] for name in OUTBOXES}, []
+        with throwaway_cluster(fsync) as fresh_database:
+            for n in range(rounds):
+                for name, outbox in OUTBOXES.items():
+                    url = fresh_database(f"floor{n}_{len(floors[name])}_{outbox or 'none'}")
+                    for path in schema:
+                        subprocess.run(["psql", "-q", url, "-f", path], check=True, stdout=subprocess.DEVNULL)
+                    script = (
+                        "CREATE TEMPORARY TABLE staged (card_number text, series_code text, status_label text, "
+                        "external_id text, customer_id bigint, rowid bigserial PRIMARY KEY);\n"
+                        f"\\copy staged (card_number, series_code, status_label, external_id, customer_id) "
+                        f"FROM '{clean}' WITH (FORMAT csv, HEADER true)\n"
+                        # The preloaded cards, as the imports find them.
+                        f"INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, run_id, "
+                        f"created_at) SELECT 1, 1, 'P' || g, 'CY' || g, 'NOT_ISSUED', 0, now() "
+                        f"FROM generate_series(1, {PRELOAD_ROWS}) g;\n"
+                        "\\timing on\n" + floor_writes(rows, outbox, **dialect))
+                    out = subprocess.run(["psql", "-q", url], input=script, text=True, check=True,
+                                         stdout=subprocess.PIPE).stdout
+                    # One "Time: N ms" line per statement after \timing on.
+                    floors[name].append(sum(float(line.split()[1]) for line in out.splitlines()
+                                            if line.startswith("Time:")) / 1000)
+                peer.append(load_with_psql_copy(fresh_database(f"peer{n}"), clean, preload, work)[0])
+        report_floors(f"PostgreSQL's own floor for an import's writes ({rows} cards, fsync {'on' if fsync else 'off'})",
+                      floors, peer, "psql \\copy")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def sqlite_floor(rounds, rows):
     work = tempfile.mkdtemp(prefix="cardbatch-floor-")
     try:
-        clean = os.path.join(work, "clean.csv")
-        subprocess.run([sys.executable, MAKE_CARDS, clean, str(rows)], check=True)
-        with open(os.path.join(ROOT, "migrations", "sqlite", "0001_schema.sql")) as f:
-            schema = f.read()
-        floor, peer = [], []
+        clean, _, preload = make_files(work, rows)
+        schema = "".join(open(os.path.join(ROOT, "migrations", "sqlite", name)).read()
+                         for name in sorted(os.listdir(os.path.join(ROOT, "migrations", "sqlite"))))
+        dialect = dict(record="rowid", created_at="'2026-01-01T00:00:00.000Z'", staged="temp.staged",
+                       json_object="json_object")
+        floors, peer = {name: [] for name in OUTBOXES}, []
         for n in range(rounds):
-            db = os.path.join(work, f"floor{n}.db")
-            subprocess.run(["sqlite3", db], input=schema, text=True, check=True)
-            out = subprocess.run(["sqlite3", db], input=SQLITE_FLOOR_SCRIPT.format(clean=clean), text=True, check=True,
-                                 stdout=subprocess.PIPE).stdout
-            # One "Run Time: real S ..." line per statement after .timer on.
-            floor.append(sum(float(line.split()[3]) for line in out.splitlines() if line.startswith("Run Time:")))
-            for path in [db, db + "-wal", db + "-shm"]:
-                if os.path.exists(path):
-                    os.remove(path)
-            peer.append(load_with_sqlite_import(n, clean, work)[0])
-        report_floor(f"SQLite's own floor for an import's writes ({rows} cards and events, one transaction)",
-                     floor, peer, "sqlite3")
+            for name, outbox in OUTBOXES.items():
+                db = os.path.join(work, f"floor{n}.db")
+                subprocess.run(["sqlite3", db], input=schema, text=True, check=True)
+                script = (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;\n"
+                    "CREATE TEMP TABLE staged (card_number TEXT, series_code TEXT, status_label TEXT, "
+                    "external_id TEXT, customer_id TEXT);\n"
+                    f".import --csv --skip 1 {clean} staged\n"
+                    f"INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, run_id, created_at) "
+                    f"SELECT 1, 1, 'P' || value, 'CY' || value, 'NOT_ISSUED', 0, '' FROM generate_series(1, {PRELOAD_ROWS});\n"
+                    ".timer on\n" + floor_writes(rows, outbox, **dialect))
+                out = subprocess.run(["sqlite3", db], input=script, text=True, check=True,
+                                     stdout=subprocess.PIPE).stdout
+                # One "Run Time: real S ..." line per statement after .timer on.
+                floors[name].append(sum(float(line.split()[3]) for line in out.splitlines()
+                                        if line.startswith("Run Time:")))
+                for path in [db, db + "-wal", db + "-shm"]:
+                    if os.path.exists(path):
+                        os.remove(path)
+            peer.append(load_with_sqlite_import(n, clean, preload, work)[0])
+        report_floors(f"SQLite's own floor for an import's writes ({rows} cards)", floors, peer, "sqlite3 .import")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -336,32 +416,36 @@ def sqlite_floor(rounds, rows):
 def measure_memory(rows):
     work = tempfile.mkdtemp(prefix="cardbatch-memory-")
     try:
-        path = os.path.join(work, "cards.csv")
-        subprocess.run([sys.executable, MAKE_CARDS, path, str(rows), "--dirty"], check=True)
-        seconds, peak = timed_import(work, "run", path)
-        print(f"\nimport cards of {rows} rows (1% bad): {seconds:.1f} s, peak RSS {peak:.1f} MiB")
+        path, preload = os.path.join(work, "cards.csv"), os.path.join(work, "preload.csv")
+        subprocess.run([sys.executable, MAKE_CARDS, path, str(rows), "--dirty", "--preload", preload,
+                        "--preload-rows", str(PRELOAD_ROWS)], check=True)
+        seconds, peak = timed_import(work, "run", path, preload)
+        print(f"\nimport cards of {rows} rows (1% bad) onto {PRELOAD_ROWS} stored cards: "
+              f"{seconds:.1f} s, peak RSS {peak:.1f} MiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory", "sqlite-floor",
-                                                      "postgres-floor"])
+    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory",
+                                               "sqlite-floor", "postgres-floor"])
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--fsync", choices=["on", "off"], default="on")
     args = parser.parse_args()
     build()
+    fsync = args.fsync == "on"
     if args.comparison == "generate":
         compare_generate(args.rounds or 7)
     elif args.comparison == "import-sqlite":
-        compare_import_sqlite(args.rounds or 3, args.rows or 1_000_000)
+        compare_import_sqlite(args.rounds or 5, args.rows or 1_000_000)
     elif args.comparison == "import-postgres":
-        compare_import_postgres(args.rounds or 3, args.rows or 1_000_000)
+        compare_import_postgres(args.rounds or 3, args.rows or 1_000_000, fsync)
     elif args.comparison == "sqlite-floor":
         sqlite_floor(args.rounds or 3, args.rows or 1_000_000)
     elif args.comparison == "postgres-floor":
-        postgres_floor(args.rounds or 3, args.rows or 1_000_000)
+        postgres_floor(args.rounds or 3, args.rows or 1_000_000, fsync)
     else:
         measure_memory(args.rows or 3_000_000)
 

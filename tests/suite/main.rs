@@ -14,5 +14,6 @@ mod import_cards;
 mod import_other;
 mod input_limits;
 mod outputs;
+mod primitives;
 mod query_plans;
 mod single_record;

@@ -5,11 +5,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::backend::CardExternalId;
 use crate::batch::{CustomerRow, ExternalIdRow};
 use crate::domain::{RejectReason, Rejection};
+
+/// Who holds each looked-up key, keyed by the key (FxHash: the writer's
+/// thread asks about every row's keys).
+pub type Owners = FxHashMap<String, KeyOwner>;
 
 /// Who already holds a key in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +37,7 @@ pub struct RowKeys<'a> {
 /// Returns one verdict per row (`None` = accepted).
 pub fn classify_duplicates(
     rows: &[RowKeys<'_>],
-    existing: &[HashMap<String, KeyOwner>; 2],
+    existing: &[Owners; 2],
     fields: [&'static str; 2],
 ) -> Vec<Option<Rejection>> {
     // FxHash: a batch's keys are hashed twice per row on the writer's thread.
@@ -163,7 +167,7 @@ pub fn judge_external_id_rows(
 pub fn judge_customer_rows(
     rows: &[CustomerRow],
     keys: &[String],
-    existing: &[HashMap<String, KeyOwner>; 2],
+    existing: &[Owners; 2],
 ) -> Vec<Option<Rejection>> {
     let keys: Vec<RowKeys<'_>> = rows
         .iter()
@@ -196,10 +200,10 @@ mod tests {
 
     #[test]
     fn first_occurrence_wins_and_database_comes_second() {
-        let mut numbers = HashMap::new();
+        let mut numbers = Owners::default();
         numbers.insert("N9".to_string(), KeyOwner::Other);
         numbers.insert("N7".to_string(), KeyOwner::ThisRun);
-        let mut externals = HashMap::new();
+        let mut externals = Owners::default();
         externals.insert("E9".to_string(), KeyOwner::Other);
         let rows = [
             keys(1, "N1", Some("E1")),

@@ -28,6 +28,8 @@ pub mod key_filter;
 pub mod plan;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -37,7 +39,7 @@ use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::{RejectPages, StoreError, now};
 use backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
-use judge::{KeyOwner, RowKeys, classify_duplicates, judge_customer_rows, judge_external_id_rows};
+use judge::{KeyOwner, Owners, RowKeys, classify_duplicates, judge_customer_rows, judge_external_id_rows};
 use key_filter::KeyFilter;
 use plan::{BatchPlan, accepted, database_rejects, plan_batch};
 
@@ -347,41 +349,46 @@ impl ImportSession {
                 }
                 CardInsert::Inserted { ids, skipped } if skipped.is_empty() => ids,
                 CardInsert::Inserted { ids, skipped } => {
-                    // Rows the store left out met a key it holds: look those
-                    // keys up and judge the batch again. Only the skipped rows
-                    // may change verdict; if another does (a later record was
-                    // judged a duplicate of a skipped one, which holds nothing),
-                    // the batch's cards are deleted and it is judged with every
-                    // key (ids are given again from the same place).
-                    // Rows are in record order, so a sent row is found by its record.
-                    let skipped_keys: Vec<&RowKeys<'_>> = skipped
+                    // Rows the store left out met a key it holds: those keys are
+                    // looked up and only those rows judged again (each against the
+                    // database alone: keys repeated in the batch never reach the
+                    // store). If a left-out row shares a key with another row of
+                    // the batch, that row's verdict may change too (it was judged
+                    // a duplicate of a row that now holds nothing): the batch's
+                    // cards are deleted and it is judged with every key looked up
+                    // (the next cards take the same ids again).
+                    let skipped_rows: Vec<&CardRow> = skipped.iter().map(|&i| sent[i]).collect();
+                    let skipped_keys: FxHashSet<&str> =
+                        skipped_rows.iter().flat_map(|row| row.keys().into_iter().flatten()).collect();
+                    let skipped_records: FxHashSet<u64> = skipped_rows.iter().map(|row| row.record).collect();
+                    let shared = rows.iter().any(|row| {
+                        !skipped_records.contains(&row.record)
+                            && row.keys().into_iter().flatten().any(|key| skipped_keys.contains(key))
+                    });
+                    let skipped_row_keys: Vec<RowKeys<'_>> = skipped_rows
                         .iter()
-                        .filter_map(|&i| {
-                            let position = rows.partition_point(|row| row.record < sent[i].record);
-                            keys.get(position)
+                        .map(|row| RowKeys {
+                            record: row.record,
+                            keys: row.keys(),
                         })
                         .collect();
-                    let found = self.look_up_card_keys(&skipped_keys).await?;
-                    for (all, more) in holders.iter_mut().zip(found) {
-                        all.extend(more);
-                    }
-                    let again = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS);
-                    let skipped_records: Vec<u64> = skipped.iter().map(|&i| sent[i].record).collect();
-                    let only_skipped_changed = rows.iter().zip(verdicts.iter().zip(&again)).all(|(row, (old, new))| {
-                        old == new || (old.is_none() && skipped_records.contains(&row.record))
-                    });
-                    let all_skipped_rejected = rows
-                        .iter()
-                        .zip(&again)
-                        .all(|(row, new)| !skipped_records.contains(&row.record) || new.is_some());
-                    if !(only_skipped_changed && all_skipped_rejected) {
+                    let found = self.look_up_card_keys(&skipped_row_keys.iter().collect::<Vec<_>>()).await?;
+                    let found_owners = owners(&found, run.run_id);
+                    let again = classify_duplicates(&skipped_row_keys, &found_owners, CARD_KEY_FIELDS);
+                    if shared || again.iter().any(Option::is_none) {
                         if let Some(ids) = ids {
                             self.backend.delete_cards(run, ids).await?;
                         }
                         look_up_all = true;
                         continue;
                     }
-                    verdicts = again;
+                    for (row, verdict) in skipped_rows.iter().zip(again) {
+                        let position = rows.partition_point(|r| r.record < row.record);
+                        verdicts[position] = verdict;
+                    }
+                    for (all, more) in holders.iter_mut().zip(found) {
+                        all.extend(more);
+                    }
                     plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
                     ids
                 }
@@ -589,7 +596,7 @@ fn records(rows: &[CardRow]) -> impl Iterator<Item = u64> + '_ {
 
 /// Who owns each looked-up key, as the judge sees it: a record of this run
 /// (an earlier batch) or anything else.
-fn owners(holders: &[HashMap<String, Holder>; 2], run_id: i64) -> [HashMap<String, KeyOwner>; 2] {
+fn owners(holders: &[HashMap<String, Holder>; 2], run_id: i64) -> [Owners; 2] {
     holders.clone().map(|keys| {
         keys.into_iter()
             .map(|(key, holder)| {
