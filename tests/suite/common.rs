@@ -132,20 +132,27 @@ impl Workspace {
 
     /// Runs a query returning one text column on this workspace's database
     /// (the same SQL must work on both backends).
-    pub fn query_texts(&self, sql: &'static str) -> Vec<String> {
+    pub fn query_texts(&self, sql: &str) -> Vec<String> {
+        let sql = sql.to_string();
         block_on(async {
             match self.backend {
                 Backend::Sqlite => {
                     let pool = sqlx::SqlitePool::connect(&self.url)
                         .await
                         .expect("open the test database");
-                    let values = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("query");
+                    let values = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                        .fetch_all(&pool)
+                        .await
+                        .expect("query");
                     pool.close().await;
                     values
                 }
                 Backend::Postgres => {
                     let pool = sqlx::PgPool::connect(&self.url).await.expect("open the test database");
-                    let values = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("query");
+                    let values = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                        .fetch_all(&pool)
+                        .await
+                        .expect("query");
                     pool.close().await;
                     values
                 }
@@ -218,7 +225,12 @@ impl Workspace {
 
     /// A `cardbatch` command bound to this workspace's database, run from its directory.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("cardbatch").expect("cardbatch binary");
+        // CARDBATCH_TEST_BINARY runs another build, to pin behaviour against
+        // it (tests/data/events/README.md).
+        let mut cmd = match std::env::var_os("CARDBATCH_TEST_BINARY") {
+            Some(binary) => Command::new(binary),
+            None => Command::cargo_bin("cardbatch").expect("cardbatch binary"),
+        };
         cmd.current_dir(self.dir.path())
             .env("DATABASE_URL", &self.url)
             .env_remove("RUST_LOG");

@@ -7,6 +7,7 @@ mod common;
 
 mod concurrency;
 mod crash_resume;
+mod events_pin;
 mod exit_codes;
 mod fuzz;
 mod generation_properties;

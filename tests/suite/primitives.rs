@@ -83,7 +83,10 @@ fn transactions_savepoints_and_the_run(backend_kind: Backend) {
         backend.begin().await.unwrap();
         backend.checkpoint(&run, 7, 2, 0).await.unwrap();
         backend.rollback().await.unwrap();
-        assert_eq!(store.find_run(1, run.run_id).await.unwrap().unwrap().records_committed, 5);
+        assert_eq!(
+            store.find_run(1, run.run_id).await.unwrap().unwrap().records_committed,
+            5
+        );
         backend.begin().await.unwrap();
         backend.finish(1, run.run_id, RunStatus::Interrupted).await.unwrap();
         backend.commit().await.unwrap();
@@ -104,16 +107,30 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
         let mut backend = store.import_backend(1, &start(false)).await.unwrap();
         let run = context(backend.as_ref());
         backend.begin().await.unwrap();
-        let rows = [card(1, "6001000000000018", Some("CX00000001")), card(2, "6001000000000026", None)];
-        let inserted = backend.insert_cards(&run, &rows.iter().collect::<Vec<_>>()).await.unwrap();
-        let CardInsert::Inserted { ids: Some((first, last)), skipped } = inserted else {
+        let rows = [
+            card(1, "6001000000000018", Some("CX00000001")),
+            card(2, "6001000000000026", None),
+        ];
+        let inserted = backend
+            .insert_cards(&run, &rows.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let CardInsert::Inserted {
+            ids: Some((first, last)),
+            skipped,
+        } = inserted
+        else {
             panic!("{inserted:?}");
         };
         assert!(skipped.is_empty());
         assert!(last >= first + 1, "({first}, {last})");
         // Who holds which key: this run's records, and the card the setup added by hand.
         let [numbers, external_ids] = backend
-            .card_key_holders(1, &["6001000000000018", "6001000000000992", "6001000000000034"], &["CX00000001"])
+            .card_key_holders(
+                1,
+                &["6001000000000018", "6001000000000992", "6001000000000034"],
+                &["CX00000001"],
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -135,7 +152,10 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
         // A taken key: SQLite leaves that row out and says which; PostgreSQL refuses the lot.
         backend.savepoint("cards").await.unwrap();
         let again = [card(3, "6001000000000034", None), card(4, "6001000000000992", None)];
-        let result = backend.insert_cards(&run, &again.iter().collect::<Vec<_>>()).await.unwrap();
+        let result = backend
+            .insert_cards(&run, &again.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
         match backend_kind {
             Backend::Sqlite => assert!(
                 matches!(&result, CardInsert::Inserted { ids: Some(_), skipped } if skipped == &[1]),
@@ -153,7 +173,10 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
         assert!(numbers.is_empty());
         // Every key of the org, for the key filter, and the org's card count.
         let mut keys = Vec::new();
-        backend.for_each_card_key(1, &mut |key| keys.push(key.to_string())).await.unwrap();
+        backend
+            .for_each_card_key(1, &mut |key| keys.push(key.to_string()))
+            .await
+            .unwrap();
         keys.sort();
         let expected: &[&str] = match backend_kind {
             Backend::Sqlite => &["6001000000000034", "6001000000000992"],
@@ -214,7 +237,10 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
             .await
             .unwrap();
         assert_eq!(by_id.keys().collect::<Vec<_>>(), ["501"]);
-        assert_eq!(by_external_id.get(&reserved[1]).and_then(|h| h.run_id), Some(run.run_id));
+        assert_eq!(
+            by_external_id.get(&reserved[1]).and_then(|h| h.run_id),
+            Some(run.run_id)
+        );
         // Rejects, read back by page and counted by reason.
         let rejects = [
             reject(4, RejectReason::ChecksumInvalid),
@@ -223,8 +249,12 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
         ];
         backend.insert_rejects(&run, &rejects).await.unwrap();
         assert_eq!(backend.reject_page(1, run.run_id, 4, 10).await.unwrap(), rejects[1..]);
-        let counts: HashMap<RejectReason, u64> =
-            backend.reason_counts(1, run.run_id, 0).await.unwrap().into_iter().collect();
+        let counts: HashMap<RejectReason, u64> = backend
+            .reason_counts(1, run.run_id, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
         assert_eq!(counts[&RejectReason::ChecksumInvalid], 2);
         assert_eq!(counts[&RejectReason::MissingField], 1);
         // Events take the org's next ids at commit, in order.
@@ -258,10 +288,32 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
         // The setup's `cards add`, then the two customers and the external ID.
         assert_eq!(
             kinds,
-            ["card_created", "customer_registered", "customer_registered", "card_external_id_set"]
+            [
+                "card_created",
+                "customer_registered",
+                "customer_registered",
+                "card_external_id_set"
+            ]
         );
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+        // Paging from any watermark, with pages that end inside the
+        // customers' batch row, gives the same events.
+        for limit in 1..=3 {
+            for start in std::iter::once(0).chain(ids.iter().copied()) {
+                let mut paged = Vec::new();
+                let mut after = start;
+                loop {
+                    let page = store.event_page(1, after, limit).await.unwrap();
+                    assert!(page.len() <= limit as usize);
+                    let Some(last) = page.last() else { break };
+                    after = last.id;
+                    paged.extend(page.into_iter().map(|e| e.id));
+                }
+                let expected: Vec<i64> = ids.iter().copied().filter(|&id| id > start).collect();
+                assert_eq!(paged, expected, "limit {limit}, after {start}");
+            }
+        }
     });
 }
 
@@ -284,10 +336,17 @@ fn a_dry_run_leaves_nothing(backend_kind: Backend) {
         let run = context(backend.as_ref());
         backend.begin().await.unwrap();
         let rows = [card(1, "6001000000000018", None)];
-        backend.insert_cards(&run, &rows.iter().collect::<Vec<_>>()).await.unwrap();
+        backend
+            .insert_cards(&run, &rows.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
         backend.close().await.unwrap();
     });
-    assert_eq!(ws.query_i64("SELECT count(*) FROM cards"), Some(1), "the setup's card only");
+    assert_eq!(
+        ws.query_i64("SELECT count(*) FROM cards"),
+        Some(1),
+        "the setup's card only"
+    );
     assert_eq!(ws.query_i64("SELECT count(*) FROM runs"), Some(0));
 }
 

@@ -164,11 +164,7 @@ pub fn judge_external_id_rows(
 /// Judges customer registrations in record order, given who already holds
 /// each customer id (`existing[0]`, keyed by the id as text: `keys[i]` for
 /// `rows[i]`) and each external ID (`existing[1]`).
-pub fn judge_customer_rows(
-    rows: &[CustomerRow],
-    keys: &[String],
-    existing: &[Owners; 2],
-) -> Vec<Option<Rejection>> {
+pub fn judge_customer_rows(rows: &[CustomerRow], keys: &[String], existing: &[Owners; 2]) -> Vec<Option<Rejection>> {
     let keys: Vec<RowKeys<'_>> = rows
         .iter()
         .zip(keys)

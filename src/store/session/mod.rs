@@ -358,8 +358,10 @@ impl ImportSession {
                     // cards are deleted and it is judged with every key looked up
                     // (the next cards take the same ids again).
                     let skipped_rows: Vec<&CardRow> = skipped.iter().map(|&i| sent[i]).collect();
-                    let skipped_keys: FxHashSet<&str> =
-                        skipped_rows.iter().flat_map(|row| row.keys().into_iter().flatten()).collect();
+                    let skipped_keys: FxHashSet<&str> = skipped_rows
+                        .iter()
+                        .flat_map(|row| row.keys().into_iter().flatten())
+                        .collect();
                     let skipped_records: FxHashSet<u64> = skipped_rows.iter().map(|row| row.record).collect();
                     let shared = rows.iter().any(|row| {
                         !skipped_records.contains(&row.record)
@@ -372,7 +374,9 @@ impl ImportSession {
                             keys: row.keys(),
                         })
                         .collect();
-                    let found = self.look_up_card_keys(&skipped_row_keys.iter().collect::<Vec<_>>()).await?;
+                    let found = self
+                        .look_up_card_keys(&skipped_row_keys.iter().collect::<Vec<_>>())
+                        .await?;
                     let found_owners = owners(&found, run.run_id);
                     let again = classify_duplicates(&skipped_row_keys, &found_owners, CARD_KEY_FIELDS);
                     if shared || again.iter().any(Option::is_none) {
