@@ -89,7 +89,7 @@ pub enum Drop {
 
 /// One card row's fields: number, series code, external ID, customer ID.
 fn card(luhn: &NumberGenerator, mod7: &NumberGenerator, i: usize) -> (String, &'static str, String, usize) {
-    let (number, code) = if i % 2 == 0 {
+    let (number, code) = if i.is_multiple_of(2) {
         (luhn.render_one(i as u64), "LUHN1")
     } else {
         (mod7.render_one(i as u64), "MOD1")
