@@ -312,9 +312,9 @@ FLOOR_CARDS = """INSERT INTO cards (org_id, series_id, card_number, external_id,
   SELECT 1, CASE series_code WHEN 'LUHN1' THEN 1 ELSE 2 END, card_number, external_id, status_label, customer_id,
   1, {record}, 1, {created_at} FROM {staged} WHERE {record} > {first} AND {record} <= {last};
 """
+# The importer knows the id range it inserted (as cardbatch does), so the batch's event row is one VALUES row.
 FLOOR_BATCH_EVENT = """INSERT INTO events (id, org_id, run_id, kind, event_count, first_row, last_row, created_at)
-  SELECT {batch}, 1, 1, 'card_created', count(*), min(id), max(id), {created_at} FROM cards
-  WHERE org_id = 1 AND id > {first_id};
+  VALUES ({batch}, 1, 1, 'card_created', {count}, {first_id} + 1, {first_id} + {count}, {created_at});
 """
 FLOOR_JSON_EVENTS = """INSERT INTO events (id, org_id, run_id, kind, payload, created_at)
   SELECT 1000000 + id, org_id, run_id, 'card_created', {json_object}('card_id', id, 'series_id', series_id,
@@ -333,7 +333,7 @@ def floor_writes(rows, outbox, **dialect):
         first_id = PRELOAD_ROWS + first
         sql += FLOOR_CARDS.format(first=first, last=last, **dialect)
         if outbox == "batch":
-            sql += FLOOR_BATCH_EVENT.format(batch=batch + 1, first_id=first_id, **dialect)
+            sql += FLOOR_BATCH_EVENT.format(batch=batch + 1, first_id=first_id, count=last - first, **dialect)
         elif outbox == "json":
             sql += FLOOR_JSON_EVENTS.format(first_id=first_id, **dialect)
     return sql + "COMMIT;\n"

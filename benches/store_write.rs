@@ -48,6 +48,8 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
         kind: ImportKind::Cards,
         input_name: "bench.csv".into(),
         input_hash: format!("{:x}", rand_hash()),
+        input_format: cardbatch::batch::Format::Csv,
+        input_header: None,
         dry_run: false,
         group_commits: true,
         overwrite_external_ids: false,

@@ -26,6 +26,13 @@ impl ImportKind {
             ImportKind::Customers => "import_customers",
         }
     }
+
+    /// The import kind of a stored run kind (`None` for `generate`).
+    pub fn from_run_kind(kind: &str) -> Option<ImportKind> {
+        [ImportKind::Cards, ImportKind::ExternalIds, ImportKind::Customers]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
 }
 
 impl fmt::Display for ImportKind {
@@ -136,6 +143,34 @@ impl ValidBatch {
         &self.sources[(record - self.first_record) as usize]
     }
 
+    /// The line where `record` starts, if it is in this batch.
+    pub fn line_of(&self, record: u64) -> Option<u64> {
+        let index = record.checked_sub(self.first_record)?;
+        self.sources.get(usize::try_from(index).ok()?).map(|source| source.line)
+    }
+
+    /// The records where `line - record` changes, with the new offset, given
+    /// the offset of the record before the batch (`None`: unknown, so the
+    /// batch's first record is one). Most files have one offset throughout.
+    pub fn line_offsets(&self, before: Option<i64>) -> Vec<(u64, i64)> {
+        let mut current = before;
+        let mut changes = Vec::new();
+        for (record, source) in (self.first_record..).zip(&self.sources) {
+            let offset = source.line as i64 - record as i64;
+            if current != Some(offset) {
+                changes.push((record, offset));
+                current = Some(offset);
+            }
+        }
+        changes
+    }
+
+    /// `line - record` of the batch's last record.
+    pub fn last_line_offset(&self) -> Option<i64> {
+        let last = self.sources.last()?;
+        Some(last.line as i64 - self.last_record() as i64)
+    }
+
     /// The reject-table row for `record`. A NUL in the raw text is stored as
     /// U+FFFD on both stores (PostgreSQL text cannot hold one).
     pub fn reject_row(&self, record: u64, rejection: &Rejection) -> RejectRow {
@@ -165,6 +200,30 @@ pub struct RejectRow {
     pub field: String,
     pub message: String,
     pub raw: String,
+}
+
+/// The input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Format> {
+        match text {
+            "csv" => Some(Format::Csv),
+            "jsonl" => Some(Format::Jsonl),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::store::session::RejectLimit;
+
 /// Bulk import and batch processing of loyalty-card data.
 #[derive(Debug, Parser)]
-#[command(name = "cardbatch", version, about, after_help = crate::error::EXIT_CODES_HELP)]
+#[command(name = "cardbatch", version, about, after_help = top_level_help())]
 pub struct Cli {
     /// Database URL: sqlite://FILE (default, created on first use) or postgres://...
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cardbatch.db", global = true)]
@@ -47,19 +49,53 @@ pub enum Command {
     /// Import cards, card external IDs or customers from CSV or JSON lines.
     #[command(subcommand)]
     Import(ImportCommand),
-    /// Write a run's reject report again.
+    /// List import and generation runs, or show one.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Review a run's rejects: grouped, filtered, or as a file to fix and import again.
     #[command(subcommand)]
     Rejects(RejectsCommand),
+    /// Write a run's report as one self-contained HTML page.
+    #[command(after_help = "Examples:\n  cardbatch report --run 7 --output run7.html")]
+    Report {
+        /// The run, as its summary or `runs list` shows it.
+        #[arg(long = "run", value_name = "ID")]
+        run_id: i64,
+        /// Where to write the page.
+        #[arg(long, value_name = "FILE.html")]
+        output: PathBuf,
+    },
     /// Drain the events outbox.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  cardbatch completions bash > /etc/bash_completion.d/cardbatch\n  \
+                            cardbatch completions zsh > ~/.zfunc/_cardbatch"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the same definitions as --help.
+    #[command(after_help = "Examples:\n  cardbatch man > cardbatch.1 && man ./cardbatch.1")]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Import cards (card_number, series_code or series_id, status_label, external_id, customer_id, status_reason).
+    #[command(after_help = "Examples:\n  cardbatch import cards drop.csv\n  \
+                            cardbatch import cards drop.jsonl.gz --json --max-rejects 2%\n  \
+                            cat drop.csv | cardbatch import cards - --format csv\n  \
+                            cardbatch import cards drop.csv --dry-run\n\n\
+                            Exit 0: every record inserted (or already there); 4: completed with rejects; \
+                            3: stopped at --max-rejects.")]
     Cards(ImportArgs),
     /// Set external IDs of existing cards (card_number, external_id).
+    #[command(after_help = "Examples:\n  cardbatch import external-ids ids.csv\n  \
+                            cardbatch import external-ids ids.csv --overwrite")]
     ExternalIds {
         #[command(flatten)]
         args: ImportArgs,
@@ -68,6 +104,7 @@ pub enum ImportCommand {
         overwrite: bool,
     },
     /// Register customers (customer_id, external_id); missing external IDs are generated.
+    #[command(after_help = "Examples:\n  cardbatch import customers customers.csv")]
     Customers(ImportArgs),
 }
 
@@ -79,21 +116,18 @@ pub struct ImportArgs {
     #[arg(long, value_enum)]
     pub format: Option<crate::import::input::Format>,
     /// Where to write the reject report (default: FILE.rejects.csv beside the input).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub reject_report: Option<PathBuf>,
     /// Also write the summary as JSON to FILE.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Print the summary as JSON on stdout (otherwise as text).
-    #[arg(long)]
-    pub json: bool,
-    /// Records per transaction. Without it, records go in batches of 10,000,
-    /// and on SQLite consecutive batches share a commit for up to a second.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Records per transaction (without it: batches of 10,000 sharing a commit for up to a second).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
-    /// Stop with exit 3 at the reject after the first N.
-    #[arg(long)]
-    pub max_rejects: Option<u64>,
+    /// Stop with exit 3 past N rejects in the run, or past N% of the records
+    /// read so far (judged from record 1,000 on).
+    #[arg(long, value_name = "N|N%", value_parser = parse_reject_limit)]
+    pub max_rejects: Option<RejectLimit>,
     /// Longest record read whole; a longer one is rejected as
     /// MALFORMED_RECORD and its raw text cut (keep the same value when resuming).
     #[arg(long, value_name = "BYTES", default_value_t = crate::import::reader::DEFAULT_MAX_RECORD_BYTES as u64,
@@ -102,27 +136,90 @@ pub struct ImportArgs {
     /// Validate everything, database checks included, write the reject report, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the summary as JSON on stdout (and an error as one JSON object there, same exit code).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The org's runs, newest first: id, kind, input, status, records, start and end.
+    #[command(after_help = "Examples:\n  cardbatch runs list\n  cardbatch runs list --json")]
+    List {
+        /// Print JSON on stdout (and an error as one JSON object there, same exit code).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run in full.
+    #[command(after_help = "Examples:\n  cardbatch runs show 7\n  cardbatch runs show 7 --json")]
+    Show {
+        /// The run's id.
+        #[arg(value_name = "ID")]
+        run_id: i64,
+        /// Print JSON on stdout (and an error as one JSON object there, same exit code).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which of a run's rejects a command takes.
+#[derive(Debug, Args)]
+pub struct RejectSelection {
+    /// The run, as its summary or `runs list` shows it.
+    #[arg(long = "run", value_name = "ID")]
+    pub run_id: i64,
+    /// Only rejects with this reason (e.g. CHECKSUM_INVALID).
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+    /// Only rejects of this field (e.g. external_id).
+    #[arg(long, value_name = "FIELD")]
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RejectsCommand {
-    /// Write a run's reject report (to stdout, or --output FILE).
+    /// Write a run's reject report (to stdout, or --output FILE), or with
+    /// --as-input the rejected records as they were in the input.
+    #[command(after_help = "Examples:\n  cardbatch rejects export --run 7 --output again.csv\n  \
+                            cardbatch rejects export --run 7 --reason LENGTH_MISMATCH --field external_id\n  \
+                            cardbatch rejects export --run 7 --as-input --output fix-me.csv   \
+                            # fix, then: cardbatch import cards fix-me.csv")]
     Export {
-        #[arg(long = "run")]
-        run_id: i64,
+        #[command(flatten)]
+        selection: RejectSelection,
+        /// Write the rejected records exactly as they were in the input, in its
+        /// format (CSV with its header, or JSON lines), ready to fix and import.
         #[arg(long)]
+        as_input: bool,
+        /// Write to FILE (whole, once complete) instead of stdout.
+        #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// A run's rejects grouped by reason and field, with a few examples of each.
+    #[command(
+        after_help = "Examples:\n  cardbatch rejects summary --run 7\n  cardbatch rejects summary --run 7 --json"
+    )]
+    Summary {
+        /// The run, as its summary or `runs list` shows it.
+        #[arg(long = "run", value_name = "ID")]
+        run_id: i64,
+        /// Print JSON on stdout (and an error as one JSON object there, same exit code).
+        #[arg(long)]
+        json: bool,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Write events as JSON lines in id order (to stdout, or --output FILE).
+    #[command(after_help = "Examples:\n  cardbatch events export\n  \
+                            cardbatch events export --after 1200 --output events.jsonl")]
     Export {
-        /// Only events with a larger id.
-        #[arg(long, default_value_t = 0)]
+        /// Only events with a larger id (a consumer's watermark: its last id).
+        #[arg(long, value_name = "ID", default_value_t = 0)]
         after: i64,
-        #[arg(long)]
+        /// Write to FILE (whole, once complete) instead of stdout.
+        #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
 }
@@ -130,49 +227,76 @@ pub enum EventsCommand {
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Print every configuration key with its value (defaults filled in).
+    #[command(after_help = "Examples:\n  cardbatch org show")]
     Show,
     /// Set one key; an empty VALUE clears an optional key.
-    Set { key: String, value: String },
+    #[command(after_help = "Examples:\n  cardbatch org set CONF_CARD_NUMBER_LENGTH 12\n  \
+                            cardbatch org set CARD_STATUS_LABELS LOST:SUSPENDED\n  \
+                            cardbatch org set CONF_CARD_NUMBER_PREFIX \"\"")]
+    Set {
+        /// The configuration key (see `org show` for the keys).
+        key: String,
+        /// Its new value.
+        value: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SeriesCommand {
     /// Create a series from the API's JSON body (--json FILE, or - for stdin) or from flags.
+    #[command(after_help = "Examples:\n  cardbatch series create --json series.json\n  \
+                            cardbatch series create --code GOLD --type PHYSICAL --prefix 6001 --length 16 --method LUHN_ALGO\n  \
+                            cardbatch series create --code ISO --type PHYSICAL --prefix 8001 --length 16 --method LUHN_ALGO \
+                            --values-to-include-for-checksum-digit PREFIX")]
     Create(Box<SeriesCreateArgs>),
     /// List the org's series as JSON.
+    #[command(after_help = "Examples:\n  cardbatch series list")]
     List,
 }
 
 #[derive(Debug, Args)]
 pub struct SeriesCreateArgs {
     /// The request body as JSON (the seeds' POST /v2/card/series/ body); - reads stdin.
-    #[arg(long, conflicts_with_all = ["code", "series_type", "name"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["code", "series_type", "name"])]
     pub json: Option<PathBuf>,
+    /// The series code, unique in the org (letters and digits, at most 50).
     #[arg(long)]
     pub code: Option<String>,
+    /// A display name.
     #[arg(long)]
     pub name: Option<String>,
     /// DIGITAL or PHYSICAL.
-    #[arg(long = "type")]
+    #[arg(long = "type", value_name = "TYPE")]
     pub series_type: Option<String>,
-    #[arg(long, allow_negative_numbers = true)]
+    /// Days a card stays valid (not negative).
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
     pub expiry_days: Option<i64>,
-    #[arg(long, allow_negative_numbers = true)]
+    /// How many active cards of the series one customer may hold.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_active_cards_per_customer: Option<i64>,
+    /// Characters every card number starts with (ASCII letters and digits).
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Characters every card number ends with (ASCII letters and digits).
     #[arg(long)]
     pub suffix: Option<String>,
+    /// The first counter value (default 1).
     #[arg(long, allow_negative_numbers = true)]
     pub offset: Option<i64>,
+    /// Total card number length, prefix and suffix included (5 to 150).
     #[arg(long, allow_negative_numbers = true)]
     pub length: Option<i64>,
     /// DEFAULT, AUTO_INC, LUHN_ALGO, LUHNALGO, MOD7_ALGO, RANDOM, RANDOM_LUHN or RANDOM_MOD7.
     #[arg(long)]
     pub method: Option<String>,
-    /// Defaults to true when a length is given.
+    /// NONE (default: the check digit covers the digits after the prefix) or
+    /// PREFIX (the prefix's digits too, as ISO/IEC 7812 card numbers need).
+    #[arg(long, value_name = "NONE|PREFIX")]
+    pub values_to_include_for_checksum_digit: Option<String>,
+    /// Whether cards can be generated (defaults to true when a length is given).
     #[arg(long)]
     pub generation_enabled: Option<bool>,
+    /// Whether the series takes new cards (default true).
     #[arg(long)]
     pub active: Option<bool>,
     /// SERIES_ID, OU_ID or REGISTRATION.
@@ -183,25 +307,38 @@ pub struct SeriesCreateArgs {
 #[derive(Debug, Subcommand)]
 pub enum CardsCommand {
     /// Generate up to 100000 cards of a series at once.
+    #[command(
+        after_help = "Examples:\n  cardbatch cards generate --series-code GOLD --count 100000\n  \
+                            cardbatch cards generate --series-id 1 --count 500 --status-label IN_STOCK --output batch.csv"
+    )]
     Generate(GenerateArgs),
     /// Write the cards a run created (a `cards generate` run: its --output file, again).
+    #[command(after_help = "Examples:\n  cardbatch cards export --run 12 --output batch.csv")]
     Export {
         /// The run, as `cards generate` printed it.
-        #[arg(long = "run")]
+        #[arg(long = "run", value_name = "ID")]
         run_id: i64,
         /// Write the CSV to FILE (whole, once complete) instead of stdout.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Add one card from the API's JSON body (--json FILE, or - for stdin).
+    #[command(after_help = "Examples:\n  cardbatch cards add --json card.json\n  \
+                            echo '{\"seriesCode\":\"GOLD\",\"cardNumber\":\"6001000000000018\"}' | cardbatch cards add --json -")]
     Add {
-        #[arg(long)]
+        /// The request body (the API's POST /v2/card body); - reads stdin.
+        #[arg(long, value_name = "FILE")]
         json: PathBuf,
     },
     /// Set the external ID of an existing card.
+    #[command(
+        after_help = "Examples:\n  cardbatch cards set-external-id --card-number 6001314611071254 --external-id CRM-000123"
+    )]
     SetExternalId {
+        /// The card's number.
         #[arg(long)]
         card_number: String,
+        /// The external ID to give it (the org's rules apply).
         #[arg(long)]
         external_id: String,
     },
@@ -209,27 +346,77 @@ pub enum CardsCommand {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    #[arg(long, conflicts_with = "series_code", required_unless_present = "series_code")]
+    /// The series, by id.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "series_code",
+        required_unless_present = "series_code"
+    )]
     pub series_id: Option<i64>,
-    #[arg(long)]
+    /// The series, by code.
+    #[arg(long, value_name = "CODE")]
     pub series_code: Option<String>,
     /// How many cards, 1 to 100000 (checked by cardbatch: errors 3025 and 3026).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub count: Option<String>,
     /// Status of the new cards.
-    #[arg(long, default_value = "NOT_ISSUED")]
+    #[arg(long, value_name = "LABEL", default_value = "NOT_ISSUED")]
     pub status_label: String,
     /// Write the numbers as CSV to FILE instead of JSON to stdout.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ExternalIdCommand {
     /// Generate one org-level external ID.
+    #[command(after_help = "Examples:\n  cardbatch external-id generate\n  \
+                            cardbatch external-id generate --source-account CRM")]
     Generate {
         /// The source account asking; it must be listed in SOURCE_ACCOUNTS_EXTERNALID_ENABLED.
-        #[arg(long)]
+        #[arg(long, value_name = "ACCOUNT")]
         source_account: Option<String>,
     },
+}
+
+impl Command {
+    /// Whether the command's `--json` asks for JSON on stdout (results and errors).
+    pub fn json_output(&self) -> bool {
+        match self {
+            Command::Import(ImportCommand::Cards(args) | ImportCommand::Customers(args))
+            | Command::Import(ImportCommand::ExternalIds { args, .. }) => args.json,
+            Command::Runs(RunsCommand::List { json } | RunsCommand::Show { json, .. }) => *json,
+            Command::Rejects(RejectsCommand::Summary { json, .. }) => *json,
+            _ => false,
+        }
+    }
+}
+
+/// The commands whose `--json` flag asks for JSON output (elsewhere
+/// `--json FILE` is a request body), for errors found before the command
+/// line is parsed.
+pub const JSON_OUTPUT_COMMANDS: [&str; 3] = ["import", "runs", "rejects"];
+
+/// The end of `cardbatch --help`: examples, then the exit codes.
+fn top_level_help() -> String {
+    format!(
+        "Examples:\n  cardbatch import cards sample_data/cards.csv\n  cardbatch runs list\n  \
+         cardbatch rejects summary --run 1\n  cardbatch report --run 1 --output run1.html\n\n{}",
+        crate::error::EXIT_CODES_HELP
+    )
+}
+
+/// `--max-rejects`: a count (`500`) or a share of the records read (`2%`, `0.5%`).
+fn parse_reject_limit(text: &str) -> Result<RejectLimit, String> {
+    match text.strip_suffix('%') {
+        Some(percent) => match percent.trim().parse::<f64>() {
+            Ok(value) if (0.0..=100.0).contains(&value) => Ok(RejectLimit::Share(value / 100.0)),
+            _ => Err(format!("{text:?} is not a share from 0% to 100%")),
+        },
+        None => text
+            .parse::<u64>()
+            .map(RejectLimit::Count)
+            .map_err(|_| format!("{text:?} is not a count (500) or a share (2%)")),
+    }
 }

@@ -138,6 +138,10 @@ pub enum CommandError {
     /// locked or gone away, a disk full (exit 1). What was committed stays.
     #[error("{0}")]
     Failed(String),
+    /// Whoever read our stdout stopped reading (`| head`): the command ends
+    /// quietly (exit 0).
+    #[error("the output's reader went away")]
+    ClosedPipe,
 }
 
 /// The signals that stop an import at the next batch boundary.
@@ -168,7 +172,7 @@ impl StopSignal {
 /// ([`EXIT_CODES_HELP`]) and every command follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// 0
+    /// 0: done, and every record inserted (or already there).
     Completed,
     /// 1: a runtime failure that a retry may fix.
     Failed,
@@ -176,6 +180,8 @@ pub enum Exit {
     Usage,
     /// 3: stopped at `--max-rejects`.
     TooManyRejects,
+    /// 4: an import completed, and the run has rejects (below `--max-rejects`).
+    CompletedWithRejects,
     /// 128 + the signal's number: stopped by a signal at a batch boundary.
     Interrupted(StopSignal),
 }
@@ -187,6 +193,7 @@ impl Exit {
             Exit::Failed => 1,
             Exit::Usage => 2,
             Exit::TooManyRejects => 3,
+            Exit::CompletedWithRejects => 4,
             Exit::Interrupted(signal) => 128 + signal.number(),
         }
     }
@@ -201,13 +208,16 @@ impl From<Exit> for ExitCode {
 /// The exit-code table as `--help` prints it.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0        completed
+  0        completed; for an import, every record of the input inserted (or
+           already there)
   1        a runtime failure that a retry may fix (database unreachable or locked,
            connection lost, disk full); what was committed stays, and running the
            same command again resumes
   2        a usage, configuration or input error that needs a person (bad flag,
            path, URL or input), found before anything is written
   3        an import stopped at --max-rejects; what was committed stays
+  4        an import completed with rejects (every record has its verdict; the
+           reject report lists the rejected ones), even if every record was rejected
   130/143  an import stopped by SIGINT/SIGTERM at a batch boundary; running the
            same command again resumes";
 
@@ -217,7 +227,29 @@ impl CommandError {
             CommandError::Api(error) if error.code == ErrorCode::Internal => Exit::Failed,
             CommandError::Api(_) | CommandError::Usage(_) => Exit::Usage,
             CommandError::Failed(_) => Exit::Failed,
+            CommandError::ClosedPipe => Exit::Completed,
         }
+    }
+
+    /// The error in the platform's shape, as `--json` prints it on stdout: a
+    /// numbered API error as it is, a usage error (exit 2) as code 400 and a
+    /// runtime failure (exit 1) as code 500.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            CommandError::Api(error) => error.to_json(),
+            CommandError::Usage(message) => ApiError::new(ErrorCode::InvalidRequest, message.clone()).to_json(),
+            other => ApiError::new(ErrorCode::Internal, other.to_string()).to_json(),
+        }
+    }
+}
+
+/// A failure writing the command's output: a closed pipe ends the command
+/// quietly, anything else is a runtime failure.
+pub fn output_failed(error: std::io::Error) -> CommandError {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        CommandError::ClosedPipe
+    } else {
+        failed(format!("cannot write the output: {error}"))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `cardbatch` binary: parse the command line, run it, map the result to an exit code.
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,7 +10,10 @@ use cardbatch::error::{CommandError, Exit};
 
 fn main() -> ExitCode {
     keep_batch_buffers_out_of_the_heap();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return bad_command_line(error),
+    };
     init_logging(cli.quiet);
     // Named threads, so that a profile tells the stages apart.
     let _ = rayon::ThreadPoolBuilder::new()
@@ -26,12 +30,36 @@ fn main() -> ExitCode {
             return Exit::Failed.into();
         }
     };
+    let json = cli.command.json_output();
     match runtime.block_on(cardbatch::commands::run(cli)) {
         Ok(exit) => exit.into(),
         Err(error) => {
-            report(&error);
+            report(&error, json);
             error.exit().into()
         }
+    }
+}
+
+/// A command line clap refused (or `--help`, `--version`): with `--json`
+/// anywhere on it, a usage error is one JSON object on stdout (exit 2).
+fn bad_command_line(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let wants_json = args.iter().any(|arg| arg == "--json")
+        && first_command(&args[1..]).is_some_and(|c| cardbatch::cli::JSON_OUTPUT_COMMANDS.contains(&c));
+    let informational = matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+    if wants_json && !informational {
+        let message = error.render().to_string();
+        let first_line = message.lines().next().unwrap_or_default().trim_start_matches("error: ");
+        report(&CommandError::Usage(first_line.to_string()), true);
+        return Exit::Usage.into();
+    }
+    let _ = error.print();
+    if error.use_stderr() {
+        Exit::Usage.into()
+    } else {
+        Exit::Completed.into()
     }
 }
 
@@ -51,10 +79,30 @@ fn keep_batch_buffers_out_of_the_heap() {
     }
 }
 
-/// Numbered API errors go to stderr in the seeds' JSON shape; the rest as
-/// one line of text (each message is complete on its own).
-fn report(error: &CommandError) {
+/// The first word of the command line that is not a global flag or its value.
+fn first_command(args: &[String]) -> Option<&str> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if ["--database-url", "--org", "--lock-timeout"].contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// With `--json`, every error is one JSON object on stdout in the platform's
+/// shape. Otherwise numbered API errors go to stderr in that shape and the
+/// rest as one line of text (each message is complete on its own). A closed
+/// stdout is not reported at all.
+fn report(error: &CommandError, json: bool) {
     match error {
+        CommandError::ClosedPipe => {}
+        _ if json => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", error.to_json()).and_then(|()| out.flush());
+        }
         CommandError::Api(api) => eprintln!("{}", api.to_json()),
         other => eprintln!("cardbatch: error: {other}"),
     }
@@ -66,8 +114,10 @@ fn init_logging(quiet: bool) {
     let default = if quiet { "cardbatch=error" } else { "cardbatch=warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only where a person reads them: a log written to a file stays plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

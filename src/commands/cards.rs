@@ -9,7 +9,7 @@ use super::{Context, Destination, Settings, print_json, read_json_body};
 use crate::cli::{CardsCommand, GenerateArgs};
 use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_fits_series, check_status_reason};
 use crate::domain::{CardRequest, NewCard, Rejection, Series, SystemStatus};
-use crate::error::{ApiError, CommandError, ErrorCode, Exit, failed, usage};
+use crate::error::{ApiError, CommandError, ErrorCode, Exit, failed, output_failed, usage};
 use crate::output::PendingOutput;
 use crate::store::{CardView, GenerateCards, SeriesRef};
 
@@ -157,9 +157,9 @@ async fn generate(settings: &Settings, args: GenerateArgs) -> Result<(), Command
                 "run_id": generated.run_id,
                 "warnings": warnings,
                 "errors": [],
-            }));
+            }))?;
         }
-        _ => print_json(&json!({"data": generated.numbers, "warnings": warnings, "errors": []})),
+        _ => print_json(&json!({"data": generated.numbers, "warnings": warnings, "errors": []}))?,
     }
     Ok(())
 }
@@ -175,8 +175,7 @@ async fn export(settings: &Settings, run_id: i64, output: Option<PathBuf>) -> Re
     if context.store.find_run(context.org_id, run_id).await?.is_none() {
         return Err(usage(format!("run {run_id} does not exist in org {}", context.org_id)));
     }
-    let write_failed = |e: std::io::Error| failed(format!("cannot write the output: {e}"));
-    let mut csv = NumbersCsv::new(Destination::new(outputs.first())?).map_err(write_failed)?;
+    let mut csv = NumbersCsv::new(Destination::new(outputs.first())?).map_err(output_failed)?;
     let mut after = 0;
     loop {
         let page = context
@@ -187,10 +186,10 @@ async fn export(settings: &Settings, run_id: i64, output: Option<PathBuf>) -> Re
         after = last.card_id;
         for card in &page {
             csv.write(&card.card_number, &card.series_code, &card.status_label)
-                .map_err(write_failed)?;
+                .map_err(output_failed)?;
         }
     }
-    csv.finish().map_err(write_failed)?;
+    csv.finish().map_err(output_failed)?;
     Ok(())
 }
 
@@ -294,7 +293,7 @@ async fn add(context: &Context, body: &CardRequest) -> Result<(), CommandError> 
         mapped_entity: body.mapped_entity.clone().map(Value::Object),
     };
     let card_id = context.store.add_card(context.org_id, &card).await?;
-    print_json(&json!({"entity": card_id, "warnings": []}));
+    print_json(&json!({"entity": card_id, "warnings": []}))?;
     Ok(())
 }
 
@@ -307,7 +306,7 @@ async fn set_external_id(context: &Context, card_number: &str, external_id: &str
         .set_card_external_id(context.org_id, card_number, external_id)
         .await?;
     let active = org.status_labels.resolve(&card.status_label) == Some(SystemStatus::Active);
-    print_json(&card_response(&card, active && card.series_is_digital));
+    print_json(&card_response(&card, active && card.series_is_digital))?;
     Ok(())
 }
 

@@ -42,6 +42,6 @@ pub(super) async fn run(context: &Context, command: ExternalIdCommand) -> Result
         .store
         .next_external_id(context.org_id, &format, org.offset)
         .await?;
-    print_json(&json!({"entity": external_id, "warnings": []}));
+    print_json(&json!({"entity": external_id, "warnings": []}))?;
     Ok(Exit::Completed)
 }

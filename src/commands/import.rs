@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::Settings;
+use super::{Settings, print_json, print_stdout};
 use crate::batch::ImportKind;
 use crate::cli::ImportCommand;
 use crate::error::{CommandError, Exit, failed};
@@ -70,12 +70,13 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         writeln!(out, "{text}").map_err(cannot_write)?;
         out.commit().map_err(cannot_write)?;
     }
-    if args.json {
-        println!("{summary_json}");
+    if settings.json {
+        print_json(&summary_json)?;
     } else {
-        print!("{}", summary.to_text());
+        print_stdout(&summary.to_text())?;
     }
     Ok(match ending {
+        Ending::Completed if summary.run_totals.rejected > 0 => Exit::CompletedWithRejects,
         Ending::Completed => Exit::Completed,
         Ending::Aborted => Exit::TooManyRejects,
         Ending::Interrupted(signal) => {

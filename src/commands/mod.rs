@@ -6,17 +6,20 @@ mod export;
 mod external_id;
 mod import;
 mod org;
+mod rejects;
+mod runs;
 mod series;
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
 use crate::cli::{Cli, Command};
 use crate::domain::OrgConfig;
-use crate::error::{ApiError, CommandError, ErrorCode, Exit, usage};
+use crate::error::{ApiError, CommandError, ErrorCode, Exit, output_failed, usage};
 use crate::output::{OutputError, OutputFile, Protected, check_outputs};
 use crate::store::{self, DatabaseUrl, OpenError, OpenOptions, Store, StoreError, UrlError};
 
@@ -24,43 +27,99 @@ use crate::store::{self, DatabaseUrl, OpenError, OpenOptions, Store, StoreError,
 /// before the first write: the database URL here, output paths in the
 /// commands that write files, before they open the database.
 pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
+    // Generated from the command line's own definition; no database involved.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "cardbatch",
+                &mut out,
+            );
+            print_stdout(&String::from_utf8_lossy(&out))?;
+            return Ok(Exit::Completed);
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(output_failed)?;
+            print_stdout(&String::from_utf8_lossy(&out))?;
+            return Ok(Exit::Completed);
+        }
+        _ => {}
+    }
     let settings = Settings {
+        opened: std::sync::Mutex::new(Vec::new()),
         database: DatabaseUrl::parse(&cli.database_url)?,
         org_id: cli.org_id,
         quiet: cli.quiet,
+        json: cli.command.json_output(),
         open: OpenOptions {
             lock_timeout: Duration::from_secs(cli.lock_timeout),
             announce_waits: !cli.quiet,
         },
     };
-    match cli.command {
+    let result = dispatch(&settings, cli.command).await;
+    settings.close().await;
+    result
+}
+
+async fn dispatch(settings: &Settings, command: Command) -> Result<Exit, CommandError> {
+    match command {
         Command::Org(command) => org::run(&settings.open().await?, command).await,
         Command::Series(command) => series::run(&settings.open().await?, command).await,
-        Command::Cards(command) => cards::run(&settings, command).await,
+        Command::Cards(command) => cards::run(settings, command).await,
         Command::ExternalId(command) => external_id::run(&settings.open().await?, command).await,
-        Command::Import(command) => import::run(&settings, command).await,
-        Command::Rejects(command) => export::rejects(&settings, command).await,
-        Command::Events(command) => export::events(&settings, command).await,
+        Command::Import(command) => import::run(settings, command).await,
+        Command::Runs(command) => runs::run(settings, command).await,
+        Command::Rejects(command) => rejects::run(settings, command).await,
+        Command::Report { run_id, output } => rejects::report(settings, run_id, output).await,
+        Command::Events(command) => export::events(settings, command).await,
+        Command::Completions { .. } | Command::Man => Ok(Exit::Completed),
     }
 }
 
 /// The global settings every command starts from.
 struct Settings {
+    /// The stores this command opened, closed when it ends.
+    opened: std::sync::Mutex<Vec<Arc<dyn Store>>>,
     database: DatabaseUrl,
     org_id: i64,
     quiet: bool,
+    /// `--json`: results (and errors) as JSON on stdout.
+    json: bool,
     open: OpenOptions,
 }
 
 impl Settings {
     /// Opens the database (creating and migrating it on first use).
     async fn open(&self) -> Result<Context, CommandError> {
-        let store = store::open(&self.database, &self.open).await?;
+        let store: Arc<dyn Store> = Arc::from(store::open(&self.database, &self.open).await?);
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.push(Arc::clone(&store));
+        }
         tracing::info!(database = %store.describe(), org = self.org_id, "opened store");
         Ok(Context {
             store,
             org_id: self.org_id,
         })
+    }
+
+    /// Closes the stores the command opened (best effort: the command's own
+    /// result is what the user needs to hear about).
+    async fn close(&self) {
+        let opened: Vec<Arc<dyn Store>> = self
+            .opened
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        for store in opened {
+            if let Err(error) = store.close().await {
+                tracing::warn!(%error, "closing the database");
+            }
+        }
     }
 
     /// Checks a command's output paths against the database's files, the
@@ -93,7 +152,7 @@ impl Settings {
 
 /// What a command works with once the database is open.
 struct Context {
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
     org_id: i64,
 }
 
@@ -161,8 +220,16 @@ fn read_json_body<T: DeserializeOwned>(path: &Path) -> Result<T, CommandError> {
 }
 
 /// Prints a JSON value on stdout.
-fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+fn print_json(value: &serde_json::Value) -> Result<(), CommandError> {
+    print_stdout(&format!("{value}\n"))
+}
+
+/// Prints text on stdout (a reader gone away ends the command quietly).
+fn print_stdout(text: &str) -> Result<(), CommandError> {
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .map_err(output_failed)
 }
 
 /// Where a command's output goes: a checked file, written whole on

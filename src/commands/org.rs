@@ -16,6 +16,6 @@ pub(super) async fn run(context: &Context, command: OrgCommand) -> Result<Exit, 
             .set_org_config(context.org_id, key, value.as_deref())
             .await?;
     }
-    print_json(&context.org_config().await?.to_json());
+    print_json(&context.org_config().await?.to_json())?;
     Ok(Exit::Completed)
 }

@@ -17,11 +17,11 @@ pub(super) async fn run(context: &Context, command: SeriesCommand) -> Result<Exi
             };
             let series = request.validate()?;
             let id = context.store.create_series(context.org_id, &series).await?;
-            print_json(&json!({"entity": id, "warnings": []}));
+            print_json(&json!({"entity": id, "warnings": []}))?;
         }
         SeriesCommand::List => {
             let series = context.store.list_series(context.org_id).await?;
-            print_json(&json!(series.iter().map(|s| s.to_json()).collect::<Vec<_>>()));
+            print_json(&json!(series.iter().map(|s| s.to_json()).collect::<Vec<_>>()))?;
         }
     }
     Ok(Exit::Completed)
@@ -32,7 +32,8 @@ fn request_from_flags(args: SeriesCreateArgs) -> SeriesRequest {
         || args.suffix.is_some()
         || args.offset.is_some()
         || args.length.is_some()
-        || args.method.is_some();
+        || args.method.is_some()
+        || args.values_to_include_for_checksum_digit.is_some();
     SeriesRequest {
         code: args.code,
         name: args.name,
@@ -45,6 +46,7 @@ fn request_from_flags(args: SeriesCreateArgs) -> SeriesRequest {
             offset: args.offset,
             length: args.length,
             method: args.method,
+            values_to_include_for_checksum_digit: args.values_to_include_for_checksum_digit,
         }),
         card_generation_enabled: args.generation_enabled,
         is_active: args.active,

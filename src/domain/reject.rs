@@ -70,6 +70,13 @@ impl fmt::Display for RejectReason {
     }
 }
 
+/// Serialized as its code.
+impl serde::Serialize for RejectReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl FromStr for RejectReason {
     type Err = String;
 

@@ -37,6 +37,10 @@ pub struct GenerationConfigRequest {
     pub offset: Option<i64>,
     pub length: Option<i64>,
     pub method: Option<String>,
+    /// `NONE` (default: the check digit covers the digits after the prefix)
+    /// or `PREFIX` (the prefix's digits too).
+    #[serde(rename = "valuesToIncludeForChecksumDigit")]
+    pub values_to_include_for_checksum_digit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,11 +67,32 @@ pub struct GenerationConfig {
 
 impl GenerationConfig {
     /// A configuration whose format leaves at least one digit for the counter.
-    pub fn new(prefix: &str, suffix: &str, offset: u64, length: usize, method: Method) -> Result<Self, NoDigitsLeft> {
+    pub fn new(
+        prefix: &str,
+        suffix: &str,
+        offset: u64,
+        length: usize,
+        method: Method,
+        prefix_in_checksum: bool,
+    ) -> Result<Self, NoDigitsLeft> {
+        let format = NumberFormat::new(prefix, suffix, length, method)?;
         Ok(GenerationConfig {
-            format: NumberFormat::new(prefix, suffix, length, method)?,
+            format: if prefix_in_checksum {
+                format.with_prefix_in_checksum()
+            } else {
+                format
+            },
             offset,
         })
+    }
+
+    /// `valuesToIncludeForChecksumDigit`: `PREFIX` or `NONE`.
+    pub fn checksum_values(&self) -> &'static str {
+        if self.format.prefix_in_checksum() {
+            "PREFIX"
+        } else {
+            "NONE"
+        }
     }
 
     /// The number format, built once (validation checks every record against it).
@@ -141,6 +166,7 @@ impl Series {
                 "offset": g.offset,
                 "length": g.length(),
                 "method": g.method().as_str(),
+                "valuesToIncludeForChecksumDigit": g.checksum_values(),
             })),
             "cardGenerationEnabled": series.generation_enabled,
             "isActive": series.is_active,
@@ -276,6 +302,21 @@ impl GenerationConfigRequest {
         };
         let format = NumberFormat::new(&prefix, &suffix, length as usize, method)
             .map_err(|e| invalid(ErrorCode::CardLengthInvalid, e.to_string()))?;
+        let format = match self
+            .values_to_include_for_checksum_digit
+            .as_deref()
+            .map(|v| v.trim().to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("" | "NONE") => format,
+            Some("PREFIX") => format.with_prefix_in_checksum(),
+            Some(other) => {
+                return Err(invalid(
+                    ErrorCode::InvalidRequest,
+                    format!("valuesToIncludeForChecksumDigit {other:?} must be NONE or PREFIX"),
+                ));
+            }
+        };
         let offset = self.offset.unwrap_or(1);
         if offset < 0 || offset as u64 > format.max_counter() {
             return Err(invalid(

@@ -88,6 +88,23 @@ impl StatusLabels {
         })
     }
 
+    /// Every label the org accepts: the system statuses, then its own.
+    pub fn known(&self) -> Vec<&str> {
+        SystemStatus::ALL
+            .iter()
+            .map(|status| status.as_str())
+            .chain(self.custom.iter().map(|(label, _)| label.as_str()))
+            .collect()
+    }
+
+    /// The message of an unknown label, listing the known ones.
+    pub fn unknown_message(&self, label: &str) -> String {
+        format!(
+            "status label {label:?} is not configured for the org; the labels are {}",
+            self.known().join(", ")
+        )
+    }
+
     /// The canonical `LABEL:STATUS,...` text.
     pub fn to_setting(&self) -> String {
         self.custom

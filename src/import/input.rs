@@ -11,12 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::read::MultiGzDecoder;
 
-/// The input formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Csv,
-    Jsonl,
-}
+pub use crate::batch::Format;
 
 /// An input that cannot be used at all (exit 2, nothing written).
 #[derive(Debug, thiserror::Error)]

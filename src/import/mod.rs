@@ -33,6 +33,7 @@ use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::Progress;
 use crate::report::{ReportError, RunTotals, Summary, write_reject_report};
+use crate::store::session::RejectLimit;
 use crate::store::{ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
 use interrupt::Interrupts;
@@ -53,7 +54,7 @@ pub struct ImportOptions {
     /// Records per transaction, when the user chose it; otherwise
     /// [`DEFAULT_BATCH_SIZE`], and the store may commit batches together.
     pub batch_size: Option<usize>,
-    pub max_rejects: Option<u64>,
+    pub max_rejects: Option<RejectLimit>,
     /// The cap on one record's size.
     pub max_record_bytes: usize,
     pub dry_run: bool,
@@ -115,6 +116,8 @@ pub async fn run_import(
         kind: options.kind,
         input_name: input.name.clone(),
         input_hash: input.hash.clone(),
+        input_format: input.format,
+        input_header: source.header().map(str::to_string),
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
@@ -132,6 +135,15 @@ pub async fn run_import(
         ));
         (before.records_committed, Ending::Completed)
     } else {
+        if before.records_committed > 0 {
+            warnings.push(format!(
+                "resumed run {} ({}) from record {}: records 1 to {} were committed by an earlier invocation",
+                before.run_id,
+                before.status.as_str(),
+                before.records_committed + 1,
+                before.records_committed
+            ));
+        }
         let progress = Progress::new(input.size, options.quiet);
         let outcome = run_batches(
             &mut session,
@@ -144,9 +156,8 @@ pub async fn run_import(
             interrupts,
         )
         .await;
-        match &outcome {
-            Ok((_, Ending::Completed, _)) => progress.finish(),
-            _ => progress.abandon(),
+        if outcome.is_err() {
+            progress.abandon();
         }
         let (records_read, ending, reader_warnings) = outcome?;
         warnings.extend(reader_warnings);
@@ -156,6 +167,12 @@ pub async fn run_import(
             Ending::Interrupted(_) => RunStatus::Interrupted,
         };
         session.finish(status).await?;
+        let committed = session.committed();
+        if ending == Ending::Completed {
+            progress.finish(committed.records_committed, committed.rejected);
+        } else {
+            progress.abandon();
+        }
         (records_read, ending)
     };
 
@@ -249,21 +266,19 @@ async fn run_batches(
             }
         };
         // The limit counts the whole run's rejects, earlier invocations included.
-        let budget = options
-            .max_rejects
-            .map(|max| max.saturating_sub(session.state().rejected));
-        let outcome = match session.write_batch(&batch, budget).await {
+        let outcome = match session.write_batch(&batch, options.max_rejects).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 result = Err(error.into());
                 break;
             }
         };
-        let state = session.state();
+        let committed = session.committed();
         progress.update(
+            batch.last_record(),
             input.bytes_read.load(Ordering::Relaxed),
-            state.records_committed,
-            state.rejected,
+            committed.records_committed,
+            committed.rejected,
         );
         if outcome.stopped_at.is_some() {
             ending = Ending::Aborted;

@@ -83,6 +83,11 @@ pub trait RecordSource: Send {
 
     /// Warnings about the input (unknown columns), each given once.
     fn warnings(&self) -> Vec<String>;
+
+    /// The CSV header line as read (without its line end); `None` for JSON lines.
+    fn header(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Opens the record source for `kind` and `format`, holding at most
@@ -166,6 +171,8 @@ struct CsvSource {
     /// For each CSV column, the import column it feeds.
     mapping: Vec<Option<usize>>,
     header_len: usize,
+    /// The header line as read.
+    header: String,
     fields: CsvFields,
     seen: u64,
     warnings: Vec<String>,
@@ -228,6 +235,7 @@ impl CsvSource {
     fn open(mut splitter: Splitter, kind: ImportKind, cap: usize) -> Result<Self, InputError> {
         let invalid = |message: String| InputError::Invalid(message);
         let mut fields = CsvFields::new();
+        let header_text: String;
         let names: Vec<String> = {
             let header = splitter
                 .next_record()
@@ -239,6 +247,9 @@ impl CsvSource {
             fields
                 .parse(header.bytes)
                 .map_err(|e| invalid(format!("cannot read the CSV header: {e}")))?;
+            header_text = String::from_utf8_lossy(header.bytes)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
             fields
                 .iter()
                 .map(|name| std::str::from_utf8(name).map(|n| n.trim().to_string()))
@@ -275,6 +286,7 @@ impl CsvSource {
             cap,
             mapping,
             header_len: names.len(),
+            header: header_text,
             fields,
             seen: 0,
             warnings,
@@ -361,6 +373,10 @@ impl RecordSource for CsvSource {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    fn header(&self) -> Option<&str> {
+        Some(&self.header)
     }
 }
 

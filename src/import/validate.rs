@@ -231,7 +231,7 @@ fn validate_card<'a>(
         return Err(Rejection::new(
             RejectReason::StatusLabelInvalid,
             "status_label",
-            format!("status label {status_label:?} is not configured for the org"),
+            context.org.status_labels.unknown_message(status_label),
         ));
     }
     Ok(CardRow {

@@ -17,8 +17,18 @@ pub enum NumberFault {
     PrefixSuffixMismatch { prefix: String, suffix: String },
     #[error("has a non-digit between prefix and suffix")]
     NonDigitBody,
-    #[error("has a wrong {algorithm} check digit")]
-    ChecksumInvalid { algorithm: &'static str },
+    #[error(
+        "has a wrong {algorithm} check digit {found}: expected {expected}, computed over {covered:?} ({})",
+        if *.prefix_included { "the prefix's digits and the digits after it" } else { "the digits after the prefix" }
+    )]
+    ChecksumInvalid {
+        algorithm: &'static str,
+        found: u8,
+        expected: u8,
+        /// The digits the check digit covers, in order.
+        covered: String,
+        prefix_included: bool,
+    },
 }
 
 /// The format has no digit left for the generated part (error 3005).
@@ -44,6 +54,8 @@ pub struct NumberFormat {
     /// Digits placed before the body when computing the check digit (the
     /// org-level `CONF_VALUES_TO_INCLUDE_FOR_CHECKSUM_DIGIT=PREFIX`).
     checksum_head: Vec<u8>,
+    /// `valuesToIncludeForChecksumDigit` is `PREFIX`.
+    prefix_in_checksum: bool,
 }
 
 impl NumberFormat {
@@ -64,13 +76,21 @@ impl NumberFormat {
             length,
             method,
             checksum_head: Vec::new(),
+            prefix_in_checksum: false,
         })
     }
 
     /// Includes the prefix's digits (its ASCII digits, in order) in the check digit.
     pub fn with_prefix_in_checksum(mut self) -> Self {
         self.checksum_head = self.prefix.bytes().filter(u8::is_ascii_digit).collect();
+        self.prefix_in_checksum = true;
         self
+    }
+
+    /// Whether the check digit covers the prefix's digits too
+    /// (`valuesToIncludeForChecksumDigit` `PREFIX`).
+    pub fn prefix_in_checksum(&self) -> bool {
+        self.prefix_in_checksum
     }
 
     pub fn prefix(&self) -> &str {
@@ -150,12 +170,19 @@ impl NumberFormat {
         }
         if let Some(algorithm) = self.method.check_digit() {
             let (payload, check) = body.split_at(body.len() - 1);
-            if algorithm.compute_over(&self.checksum_head, payload) != check[0] - b'0' {
+            let expected = algorithm.compute_over(&self.checksum_head, payload);
+            if expected != check[0] - b'0' {
+                let mut covered = self.checksum_head.clone();
+                covered.extend_from_slice(payload);
                 return Err(NumberFault::ChecksumInvalid {
                     algorithm: match algorithm {
                         CheckDigit::Luhn => "Luhn",
                         CheckDigit::Mod7 => "mod-7",
                     },
+                    found: check[0] - b'0',
+                    expected,
+                    covered: String::from_utf8_lossy(&covered).into_owned(),
+                    prefix_included: self.prefix_in_checksum,
                 });
             }
         }

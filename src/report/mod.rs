@@ -1,8 +1,11 @@
-//! What cardbatch reports: the reject report, the run summary, and the
+//! What cardbatch reports: the reject report, the run summary, the review
+//! of a run's rejects (grouped, as input again, as an HTML page), and the
 //! events export. All of them are written from the database.
 
 pub mod events;
+pub mod html;
 pub mod reject_report;
+pub mod review;
 pub mod summary;
 
 pub use reject_report::{RejectReportWriter, ReportError, write_reject_report};

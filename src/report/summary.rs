@@ -37,7 +37,8 @@ impl Summary {
     /// A few lines for a person at a terminal.
     pub fn to_text(&self) -> String {
         let mut text = format!(
-            "{} of {}: {}\n  records read {}, inserted {}, rejected {}, already committed {}, events {}, {} ms\n",
+            "run {}: {} of {}: {}\n  records read {}, inserted {}, rejected {}, already committed {}, events {}, {} ms\n",
+            self.run_id,
             self.kind,
             self.input,
             self.status,

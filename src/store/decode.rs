@@ -7,8 +7,8 @@ use std::str::FromStr;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
-use super::session::backend::CardExternalId;
-use super::{CardView, RunState, RunStatus, StoreError};
+use super::session::backend::{CardExternalId, Holder};
+use super::{CardView, RunInfo, RunState, RunStatus, StoreError};
 use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{NewSeries, RejectReason, Series};
@@ -93,6 +93,7 @@ where
                 row.optional_integer("gen_offset")?.unwrap_or(1) as u64,
                 length as usize,
                 Method::from_str(&row.text("gen_method")?).map_err(|_| corrupt("gen_method"))?,
+                row.text("checksum_values")? == "PREFIX",
             )
             .map_err(|e| corrupt(&e.to_string()))?,
         ),
@@ -152,6 +153,30 @@ where
         records_committed: row.integer("records_committed")? as u64,
         inserted: row.integer("inserted")? as u64,
         rejected: row.integer("rejected")? as u64,
+    })
+}
+
+/// A `runs` row as [`RunInfo`] (the store's `RUN_INFO_COLUMNS`, with
+/// `started_at` and `finished_at` as text).
+pub fn run_info<R>(row: &R) -> Result<RunInfo, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    let state = run_state(row)?;
+    Ok(RunInfo {
+        run_id: state.run_id,
+        kind: row.text("kind")?,
+        input: row.optional_text("input_name")?,
+        input_format: row.optional_text("input_format")?,
+        input_header: row.optional_text("input_header")?,
+        status: state.status,
+        records_committed: state.records_committed,
+        inserted: state.inserted,
+        rejected: state.rejected,
+        already_committed: row.integer("already_committed")? as u64,
+        started_at: row.text("started_at")?,
+        finished_at: row.optional_text("finished_at")?,
     })
 }
 
@@ -242,19 +267,31 @@ where
         CardExternalId {
             card_id: row.integer("id")?,
             external_id: row.optional_text("external_id")?,
-            external_id_run_id: row.optional_integer("external_id_run_id")?,
+            external_id_set_by: external_id_setter(row)?,
         },
     ))
 }
 
-/// The card holding an external ID: `external_id` to `card_number` and `external_id_run_id`.
-pub fn external_id_holder<R>(row: &R) -> Result<(String, (String, Option<i64>)), StoreError>
+/// The card holding an external ID: `external_id` to `card_number` and who set it.
+pub fn external_id_holder<R>(row: &R) -> Result<(String, (String, Holder)), StoreError>
 where
     R: StoredRow,
     for<'a> &'a str: ColumnIndex<R>,
 {
     Ok((
         row.text("external_id")?,
-        (row.text("card_number")?, row.optional_integer("external_id_run_id")?),
+        (row.text("card_number")?, external_id_setter(row)?),
     ))
+}
+
+/// The run and record that last set a card's external ID.
+fn external_id_setter<R>(row: &R) -> Result<Holder, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(Holder {
+        run_id: row.optional_integer("external_id_run_id")?,
+        record: row.optional_integer("external_id_record")?.map(|record| record as u64),
+    })
 }

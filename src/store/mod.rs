@@ -206,6 +206,11 @@ pub trait Store: Send + Sync {
     /// The database URL with its password redacted.
     fn describe(&self) -> String;
 
+    /// Closes every connection. On SQLite the write-ahead log is
+    /// checkpointed into the database file first, so that the file alone
+    /// holds everything once the command exits (and copying it is a backup).
+    async fn close(&self) -> Result<(), StoreError>;
+
     /// The org's stored configuration, as `(key, value)` pairs.
     async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError>;
 
@@ -254,7 +259,10 @@ pub trait Store: Send + Sync {
     async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError>;
 
     /// A run by id.
-    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError>;
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError>;
+
+    /// The org's runs, newest first.
+    async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError>;
 
     /// Up to `limit` rejects of a run with record numbers above `after_record`, in record order.
     async fn reject_page(
@@ -268,6 +276,33 @@ pub trait Store: Send + Sync {
     /// Up to `limit` events with ids above `after_id`, in id order.
     async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
 }
+
+/// A run as `runs list` and `runs show` print it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub run_id: i64,
+    /// `import_cards`, `import_external_ids`, `import_customers` or `generate`.
+    pub kind: String,
+    pub input: Option<String>,
+    /// `csv` or `jsonl`, for runs that read an input.
+    pub input_format: Option<String>,
+    /// The CSV header line the input had.
+    pub input_header: Option<String>,
+    pub status: RunStatus,
+    /// Every record up to this number has its verdict committed.
+    pub records_committed: u64,
+    pub inserted: u64,
+    pub rejected: u64,
+    /// Records earlier invocations had committed when the latest one began.
+    pub already_committed: u64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// The columns of [`RunInfo`], in SQL both stores run (PostgreSQL's
+/// timestamps rendered as the text SQLite stores).
+const RUN_INFO_COLUMNS: &str = "id, kind, input_name, input_format, input_header, status, records_committed, inserted, \
+     rejected, already_committed";
 
 /// Opens an import session on `store`.
 pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {

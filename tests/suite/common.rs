@@ -540,3 +540,13 @@ impl Drop for HeldLock {
         self.close();
     }
 }
+
+/// The exit code of an import that completed: 4 when its run has rejects
+/// (in this invocation or an earlier one), 0 when every record went in.
+pub fn completed_exit(summary: &Value) -> i32 {
+    if summary["run_totals"]["rejected"].as_u64().expect("run totals") > 0 {
+        4
+    } else {
+        0
+    }
+}

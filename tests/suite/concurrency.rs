@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::common::{Backend, assert_accounted};
+use crate::common::{Backend, assert_accounted, completed_exit};
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
 
 const PER_FILE: usize = 12_000;
@@ -65,7 +65,7 @@ fn overlapping_imports_account_for_every_record_once(backend: Backend) {
         .collect();
     // A consumer polls the outbox with its watermark while both write.
     let mut consumed: Vec<i64> = Vec::new();
-    let mut poll = |consumed: &mut Vec<i64>| {
+    let poll = |consumed: &mut Vec<i64>| {
         let after = consumed.last().copied().unwrap_or(0).to_string();
         let output = ws.run(&["events", "export", "--after", &after]);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -86,13 +86,14 @@ fn overlapping_imports_account_for_every_record_once(backend: Backend) {
         .into_iter()
         .map(|child| {
             let output = child.wait_with_output().unwrap();
+            let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
             assert_eq!(
                 output.status.code(),
-                Some(0),
+                Some(completed_exit(&summary)),
                 "{}",
                 String::from_utf8_lossy(&output.stderr)
             );
-            serde_json::from_slice(&output.stdout).unwrap()
+            summary
         })
         .collect();
 
@@ -178,9 +179,10 @@ fn a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate(backend: Back
             }
         }
     });
+    // The record became a reject: the import completed with one (exit 4).
     assert_eq!(
         output.status.code(),
-        Some(0),
+        Some(4),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );

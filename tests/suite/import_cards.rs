@@ -25,7 +25,7 @@ fn check_every_reason(backend: Backend, file: &str) {
     ws.import_setup();
     ws.fixture(file);
     let (code, summary) = ws.import(&["cards", file]);
-    assert_eq!(code, 0, "{summary}");
+    assert_eq!(code, 4, "{summary}");
     assert_accounted(&summary);
     assert_eq!(summary["status"], "completed");
     assert_eq!(summary["records_read"], 26);
@@ -81,7 +81,7 @@ fn dry_run_reports_everything_and_writes_nothing(backend: Backend) {
     let events_before = ws.events();
     let series_before = ws.ok_json(&["series", "list"]);
     let (code, summary) = ws.import(&["cards", "cards_every_reason.csv", "--dry-run"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 4);
     assert_eq!(summary["status"], "dry_run");
     assert_eq!(summary["inserted"], 5);
     assert_eq!(
@@ -109,7 +109,7 @@ fn rerun_after_success_changes_nothing(backend: Backend) {
     let events = ws.events();
     let report = std::fs::read_to_string(ws.path("cards_every_reason.csv.rejects.csv")).unwrap();
     let (code, again) = ws.import(&["cards", "cards_every_reason.csv"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 4);
     assert_accounted(&again);
     assert_eq!(again["run_id"], first["run_id"]);
     assert_eq!(
@@ -156,7 +156,7 @@ fn max_rejects_stops_at_the_next_reject_and_keeps_what_was_committed(backend: Ba
     assert_eq!(report.lines().count(), 5);
     // Running again without the limit finishes the job where it stopped.
     let (code, rest) = ws.import(&["cards", "cards_every_reason.csv"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 4);
     assert_eq!(
         (
             rest["already_committed"].as_u64(),
@@ -189,7 +189,7 @@ fn stdin_and_gzip_inputs(backend: Backend) {
     let (code, summary) = ws.import(&["cards", "drop.csv.gz", "--dry-run"]);
     assert_eq!(
         (code, summary["rejected_by_reason"].clone()),
-        (0, every_reason_summary())
+        (4, every_reason_summary())
     );
     let report = std::fs::read_to_string(ws.path("drop.csv.gz.rejects.csv")).unwrap();
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
@@ -200,7 +200,12 @@ fn stdin_and_gzip_inputs(backend: Backend) {
         .write_stdin(csv)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["input"], "-");
     assert_eq!(summary["rejected_by_reason"], every_reason_summary());
@@ -303,7 +308,7 @@ fn optimistic_and_prechecked_writes_give_the_same_verdicts(backend: Backend) {
         let mut args = vec!["cards", "dups.csv"];
         args.extend_from_slice(extra);
         let (code, summary) = ws.import(&args);
-        assert_eq!(code, 0);
+        assert_eq!(code, 4);
         assert_eq!(
             (summary["inserted"].as_u64(), summary["rejected"].as_u64()),
             (Some(3), Some(3)),
@@ -342,7 +347,7 @@ fn a_record_rejected_for_a_database_key_holds_none_of_its_keys(backend: Backend)
         let mut args = vec!["cards", "second.csv"];
         args.extend_from_slice(extra);
         let (code, summary) = ws.import(&args);
-        assert_eq!(code, 0);
+        assert_eq!(code, 4);
         assert_eq!(
             (summary["inserted"].as_u64(), summary["rejected"].as_u64()),
             (Some(1), Some(1)),

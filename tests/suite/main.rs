@@ -17,4 +17,6 @@ mod input_limits;
 mod outputs;
 mod primitives;
 mod query_plans;
+mod review;
+mod scheduler;
 mod single_record;

@@ -16,6 +16,8 @@ fn start(dry_run: bool) -> ImportStart {
         kind: ImportKind::Cards,
         input_name: "primitives.csv".into(),
         input_hash: "0123abcd".into(),
+        input_format: cardbatch::batch::Format::Csv,
+        input_header: Some("card_number,series_code".into()),
         dry_run,
         group_commits: false,
         overwrite_external_ids: false,
@@ -87,10 +89,30 @@ fn transactions_savepoints_and_the_run(backend_kind: Backend) {
             store.find_run(1, run.run_id).await.unwrap().unwrap().records_committed,
             5
         );
+        // Where records start: the offset from each recorded record on.
         backend.begin().await.unwrap();
-        backend.finish(1, run.run_id, RunStatus::Interrupted).await.unwrap();
+        backend.insert_line_offsets(&run, &[(1, 1), (4, 3)]).await.unwrap();
+        backend.finish(1, run.run_id, RunStatus::Interrupted, 2).await.unwrap();
         backend.commit().await.unwrap();
+        let lines: Vec<Option<u64>> = {
+            let mut lines = Vec::new();
+            for record in [1, 3, 4, 9] {
+                lines.push(backend.line_of(&run, record).await.unwrap());
+            }
+            lines
+        };
+        assert_eq!(lines, [Some(2), Some(4), Some(7), Some(12)]);
         backend.close().await.unwrap();
+        // The run as `runs show` reads it.
+        let info = store.find_run(1, run.run_id).await.unwrap().unwrap();
+        assert_eq!(
+            (info.kind.as_str(), info.input.as_deref(), info.input_format.as_deref()),
+            ("import_cards", Some("primitives.csv"), Some("csv"))
+        );
+        assert_eq!(info.input_header.as_deref(), Some("card_number,series_code"));
+        assert_eq!((info.status, info.already_committed), (RunStatus::Interrupted, 2));
+        assert!(info.finished_at.is_some() && info.started_at.ends_with('Z'), "{info:?}");
+        assert_eq!(store.list_runs(1).await.unwrap(), [info]);
         // Opened again, the backend finds the same run where it was left.
         let backend = store.import_backend(1, &start(false)).await.unwrap();
         assert_eq!(backend.run().run_id, run.run_id);
@@ -207,10 +229,16 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
         };
         assert_eq!(backend.set_external_ids(&run, &[&set]).await.unwrap(), 1);
         let holders = backend.external_id_holders(1, &["CX00000009"]).await.unwrap();
+        let set_by = Holder {
+            run_id: Some(run.run_id),
+            record: Some(1),
+        };
         assert_eq!(
             holders.get("CX00000009"),
-            Some(&("6001000000000992".to_string(), Some(run.run_id)))
+            Some(&("6001000000000992".to_string(), set_by))
         );
+        let cards = backend.cards_by_number(1, &["6001000000000992"]).await.unwrap();
+        assert_eq!(cards["6001000000000992"].external_id_set_by, set_by);
         // Customers: reserved external IDs, the rows' id range, and their holders.
         let format = cardbatch::numbers::NumberFormat::new("CX", "", 10, cardbatch::numbers::Method::Luhn).unwrap();
         let reserved = backend.reserve_external_ids(1, &format, 1, 2).await.unwrap();
@@ -238,9 +266,13 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
             .unwrap();
         assert_eq!(by_id.keys().collect::<Vec<_>>(), ["501"]);
         assert_eq!(
-            by_external_id.get(&reserved[1]).and_then(|h| h.run_id),
-            Some(run.run_id)
+            by_external_id.get(&reserved[1]),
+            Some(&Holder {
+                run_id: Some(run.run_id),
+                record: Some(3)
+            })
         );
+        assert_eq!(by_id["501"].record, Some(2));
         // Rejects, read back by page and counted by reason.
         let rejects = [
             reject(4, RejectReason::ChecksumInvalid),

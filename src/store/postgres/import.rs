@@ -55,14 +55,16 @@ pub(super) async fn open(
     // A dry run's row has no input hash, so it never collides with the real run of the same input.
     let input_hash = (!start.dry_run).then_some(&start.input_hash);
     let created = sqlx::query(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, status, started_at) \
-         VALUES ($1, $2, $3, $4, 'running', $5::timestamptz) ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, status, started_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'running', $7::timestamptz) ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
          RETURNING id, status, records_committed, inserted, rejected",
     )
     .bind(org_id)
     .bind(start.kind.as_str())
     .bind(&start.input_name)
     .bind(input_hash)
+    .bind(start.input_format.as_str())
+    .bind(&start.input_header)
     .bind(now())
     .fetch_optional(&mut *connection)
     .await?;
@@ -347,7 +349,7 @@ impl ImportBackend for PgImport {
         // Locked until commit, so the verdicts hold; an external ID another
         // writer takes meanwhile fails the update, and the batch is judged again.
         let rows = sqlx::query(
-            "SELECT id, card_number, external_id, external_id_run_id FROM cards \
+            "SELECT id, card_number, external_id, external_id_run_id, external_id_record FROM cards \
              WHERE org_id = $1 AND card_number = ANY($2) ORDER BY card_number FOR UPDATE",
         )
         .bind(org_id)
@@ -361,9 +363,10 @@ impl ImportBackend for PgImport {
         &mut self,
         org_id: i64,
         external_ids: &[&str],
-    ) -> Result<HashMap<String, (String, Option<i64>)>, StoreError> {
+    ) -> Result<HashMap<String, (String, Holder)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT external_id, card_number, external_id_run_id FROM cards WHERE org_id = $1 AND external_id = ANY($2)",
+            "SELECT external_id, card_number, external_id_run_id, external_id_record FROM cards \
+             WHERE org_id = $1 AND external_id = ANY($2)",
         )
         .bind(org_id)
         .bind(external_ids)
@@ -378,17 +381,19 @@ impl ImportBackend for PgImport {
         }
         let numbers: Vec<&str> = rows.iter().map(|r| r.card_number.as_str()).collect();
         let external_ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+        let records: Vec<i64> = rows.iter().map(|r| r.record as i64).collect();
         // No accepted external ID is held by any card at this point (judged
         // first), so the update cannot trip the unique index midway.
         let updated = sqlx::query(
-            "UPDATE cards SET external_id = u.external_id, external_id_run_id = $2 \
-             FROM unnest($3::text[], $4::text[]) AS u(card_number, external_id) \
+            "UPDATE cards SET external_id = u.external_id, external_id_run_id = $2, external_id_record = u.record \
+             FROM unnest($3::text[], $4::text[], $5::bigint[]) AS u(card_number, external_id, record) \
              WHERE cards.org_id = $1 AND cards.card_number = u.card_number",
         )
         .bind(run.org_id)
         .bind(run.run_id)
         .bind(&numbers)
         .bind(&external_ids)
+        .bind(&records)
         .execute(&mut *self.connection)
         .await?
         .rows_affected();
@@ -402,7 +407,7 @@ impl ImportBackend for PgImport {
         external_ids: &[&str],
     ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
         let rows = sqlx::query(
-            "SELECT customer_id::text, run_id, NULL::bigint FROM customers WHERE org_id = $1 AND customer_id = ANY($2)",
+            "SELECT customer_id::text, run_id, import_record FROM customers WHERE org_id = $1 AND customer_id = ANY($2)",
         )
         .bind(org_id)
         .bind(customer_ids)
@@ -413,14 +418,14 @@ impl ImportBackend for PgImport {
             .map(|row| {
                 let holder = Holder {
                     run_id: row.try_get::<Option<i64>, _>(1)?,
-                    record: None,
+                    record: row.try_get::<Option<i64>, _>(2)?.map(|record| record as u64),
                 };
                 Ok((row.try_get::<String, _>(0)?, holder))
             })
             .collect::<Result<_, StoreError>>()?;
         let external_ids = holders(
             &mut self.connection,
-            "SELECT external_id, run_id, NULL::bigint FROM customers WHERE org_id = $1 AND external_id = ANY($2)",
+            "SELECT external_id, run_id, import_record FROM customers WHERE org_id = $1 AND external_id = ANY($2)",
             org_id,
             external_ids,
         )
@@ -449,11 +454,12 @@ impl ImportBackend for PgImport {
         let customer_ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
         let external_ids: Vec<&str> = rows.iter().map(|r| r.external_id).collect();
         let generated: Vec<bool> = rows.iter().map(|r| r.generated).collect();
+        let records: Vec<i64> = rows.iter().map(|r| r.record as i64).collect();
         let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
             "WITH inserted AS (INSERT INTO customers (org_id, customer_id, external_id, external_id_generated, \
-             run_id, created_at) SELECT $1, c, e, g, $2, $3::timestamptz \
-             FROM unnest($4::bigint[], $5::text[], $6::bool[]) WITH ORDINALITY AS u(c, e, g, n) ORDER BY n \
-             RETURNING id) SELECT min(id), max(id) FROM inserted",
+             import_record, run_id, created_at) SELECT $1, c, e, g, r, $2, $3::timestamptz \
+             FROM unnest($4::bigint[], $5::text[], $6::bool[], $7::bigint[]) WITH ORDINALITY AS u(c, e, g, r, n) \
+             ORDER BY n RETURNING id) SELECT min(id), max(id) FROM inserted",
         )
         .bind(run.org_id)
         .bind(run.run_id)
@@ -461,9 +467,40 @@ impl ImportBackend for PgImport {
         .bind(&customer_ids)
         .bind(&external_ids)
         .bind(&generated)
+        .bind(&records)
         .fetch_one(&mut *self.connection)
         .await?;
         Ok(first.zip(last))
+    }
+
+    async fn insert_line_offsets(&mut self, run: &RunContext, offsets: &[(u64, i64)]) -> Result<(), StoreError> {
+        let records: Vec<i64> = offsets.iter().map(|(record, _)| *record as i64).collect();
+        let line_offsets: Vec<i64> = offsets.iter().map(|(_, offset)| *offset).collect();
+        sqlx::query(
+            "INSERT INTO run_lines (org_id, run_id, record, line_offset) \
+             SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[]) \
+             ON CONFLICT (org_id, run_id, record) DO UPDATE SET line_offset = excluded.line_offset",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(&records)
+        .bind(&line_offsets)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+
+    async fn line_of(&mut self, run: &RunContext, record: u64) -> Result<Option<u64>, StoreError> {
+        let line: Option<i64> = sqlx::query_scalar(
+            "SELECT $3 + line_offset FROM run_lines WHERE org_id = $1 AND run_id = $2 AND record <= $3 \
+             ORDER BY record DESC LIMIT 1",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(record as i64)
+        .fetch_optional(&mut *self.connection)
+        .await?;
+        Ok(line.map(|line| line as u64))
     }
 
     /// One statement over bound arrays: a batch's rejects are few, and a
@@ -603,14 +640,24 @@ impl ImportBackend for PgImport {
         Ok(())
     }
 
-    async fn finish(&mut self, org_id: i64, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = $1, finished_at = $2::timestamptz WHERE org_id = $3 AND id = $4")
-            .bind(status.as_str())
-            .bind(now())
-            .bind(org_id)
-            .bind(run_id)
-            .execute(&mut *self.connection)
-            .await?;
+    async fn finish(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        status: RunStatus,
+        already_committed: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2::timestamptz, already_committed = $3 \
+             WHERE org_id = $4 AND id = $5",
+        )
+        .bind(status.as_str())
+        .bind(now())
+        .bind(already_committed as i64)
+        .bind(org_id)
+        .bind(run_id)
+        .execute(&mut *self.connection)
+        .await?;
         Ok(())
     }
 

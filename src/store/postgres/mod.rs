@@ -15,8 +15,8 @@ use super::events::{CardSnapshot, CustomerSnapshot, EventRecord, EventRow, Event
 use super::sequences::FreeIds;
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret,
-    now,
+    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
+    is_unique_violation, new_secret, now,
 };
 use crate::batch::RejectRow;
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -227,6 +227,11 @@ pub(super) async fn reserve_external_ids(
 
 #[async_trait]
 impl Store for PgStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        self.pool.close().await;
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         self.url.redacted()
     }
@@ -297,8 +302,9 @@ impl Store for PgStore {
         let inserted = sqlx::query_scalar(
             "INSERT INTO card_series (org_id, code, name, series_type, expiry_days, max_active_cards_per_customer, \
              gen_prefix, gen_suffix, gen_offset, gen_length, gen_method, generation_enabled, is_active, trigger_kind, \
-             next_counter, secret_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::timestamptz) RETURNING id",
+             next_counter, secret_key, created_at, checksum_values) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::timestamptz, $18) \
+             RETURNING id",
         )
         .bind(org_id)
         .bind(&series.code)
@@ -317,6 +323,7 @@ impl Store for PgStore {
         .bind(generation.map_or(1, |g| g.offset as i64))
         .bind(secret.to_hex())
         .bind(now())
+        .bind(generation.map_or("NONE", |g| g.checksum_values()))
         .fetch_one(&self.pool)
         .await;
         match inserted {
@@ -550,15 +557,31 @@ impl Store for PgStore {
         ))
     }
 
-    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = $1 AND id = $2",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(decode::run_state).transpose()
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_INFO_COLUMNS}, {} AS started_at, {} AS finished_at FROM runs WHERE org_id = $1 AND id = $2",
+            rfc3339!("started_at"),
+            rfc3339!("finished_at")
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode::run_info).transpose()
+    }
+
+    async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_INFO_COLUMNS}, {} AS started_at, {} AS finished_at FROM runs WHERE org_id = $1 ORDER BY id DESC",
+            rfc3339!("started_at"),
+            rfc3339!("finished_at")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::run_info).collect()
     }
 
     async fn reject_page(

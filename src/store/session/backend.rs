@@ -54,8 +54,8 @@ pub enum CardInsert {
 pub struct CardExternalId {
     pub card_id: i64,
     pub external_id: Option<String>,
-    /// The run that last set the external ID.
-    pub external_id_run_id: Option<i64>,
+    /// The run and input record that last set the external ID.
+    pub external_id_set_by: Holder,
 }
 
 /// A customer registration ready to be inserted.
@@ -178,12 +178,12 @@ pub trait ImportBackend: Send {
     ) -> Result<HashMap<String, CardExternalId>, StoreError>;
 
     /// The cards holding any of `external_ids`: external ID to (card number,
-    /// the run that set it).
+    /// the run and record that set it).
     async fn external_id_holders(
         &mut self,
         org_id: i64,
         external_ids: &[&str],
-    ) -> Result<HashMap<String, (String, Option<i64>)>, StoreError>;
+    ) -> Result<HashMap<String, (String, Holder)>, StoreError>;
 
     /// Sets each row's external ID on its card; returns how many changed.
     async fn set_external_ids(&mut self, run: &RunContext, rows: &[&ExternalIdRow]) -> Result<u64, StoreError>;
@@ -231,8 +231,22 @@ pub trait ImportBackend: Send {
         rejected: u64,
     ) -> Result<(), StoreError>;
 
-    /// Records the run's final status.
-    async fn finish(&mut self, org_id: i64, run_id: i64, status: RunStatus) -> Result<(), StoreError>;
+    /// Records the run's final status, and how many records earlier
+    /// invocations had committed when this one began.
+    async fn finish(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        status: RunStatus,
+        already_committed: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Records where records start from `record` on: `line = record + offset`
+    /// until the next change (see the `run_lines` table).
+    async fn insert_line_offsets(&mut self, run: &RunContext, offsets: &[(u64, i64)]) -> Result<(), StoreError>;
+
+    /// The input line where an earlier record of the run starts.
+    async fn line_of(&mut self, run: &RunContext, record: u64) -> Result<Option<u64>, StoreError>;
 
     /// The run's reject counts by reason, for records above `after_record`.
     async fn reason_counts(

@@ -34,14 +34,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::batch::{CARD_KEY_FIELDS, CardRow, CustomerRow, ExternalIdRow, ImportKind, RejectRow, Rows, ValidBatch};
+use crate::batch::{
+    CARD_KEY_FIELDS, CardRow, CustomerRow, ExternalIdRow, Format, ImportKind, RejectRow, Rows, ValidBatch,
+};
 use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::{RejectPages, StoreError, now};
 use backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
 use judge::{KeyOwner, Owners, RowKeys, classify_duplicates, judge_customer_rows, judge_external_id_rows};
 use key_filter::KeyFilter;
-use plan::{BatchPlan, accepted, database_rejects, plan_batch};
+use plan::{BatchPlan, Budget, accepted, database_rejects, plan_batch};
+pub use plan::{RejectLimit, SHARE_JUDGED_FROM};
 
 /// How long a transaction keeps taking batches before it commits. Every
 /// commit writes each page the transaction changed; card numbers are random,
@@ -63,6 +66,9 @@ pub struct ImportStart {
     pub kind: ImportKind,
     pub input_name: String,
     pub input_hash: String,
+    pub input_format: Format,
+    /// The CSV header line as read, for `rejects export --as-input`.
+    pub input_header: Option<String>,
     pub dry_run: bool,
     /// Consecutive batches may share a transaction (`--batch-size` not
     /// given); otherwise each batch is committed on its own.
@@ -149,12 +155,20 @@ pub struct ImportSession {
     /// Events of the batches in the open transaction, written at its commit.
     pending_events: Vec<PendingEvent>,
     key_check: KeyCheck,
+    /// Records earlier invocations had committed when this one began.
+    already_committed: u64,
+    /// The run as of the last commit.
+    committed: RunState,
+    /// `line - record` of the last record written, once known.
+    line_offset: Option<i64>,
 }
 
 impl ImportSession {
     /// A session over an opened backend.
     pub fn new(backend: Box<dyn ImportBackend>, org_id: i64, start: ImportStart) -> ImportSession {
         let state = backend.run().clone();
+        let already_committed = state.records_committed;
+        let committed = state.clone();
         ImportSession {
             backend,
             org_id,
@@ -163,18 +177,40 @@ impl ImportSession {
             open_since: None,
             pending_events: Vec::new(),
             key_check: KeyCheck::InsertFirst,
+            already_committed,
+            committed,
+            line_offset: None,
         }
     }
 
-    /// The run as it stood when the session opened, or after the last batch.
+    /// The run as it stood when the session opened, or after the last batch
+    /// (committed or not).
     pub fn state(&self) -> &RunState {
         &self.state
     }
 
-    /// Judges the batch against the database, applies the reject budget
-    /// (rejects still allowed), and writes rows, events, rejects and the
+    /// The run as of the last commit (for a dry run, which never commits,
+    /// as of the last batch).
+    pub fn committed(&self) -> &RunState {
+        if self.start.dry_run {
+            &self.state
+        } else {
+            &self.committed
+        }
+    }
+
+    /// Judges the batch against the database, applies `--max-rejects` (with
+    /// the run's rejects so far), and writes rows, events, rejects and the
     /// checkpoint together.
-    pub async fn write_batch(&mut self, batch: &ValidBatch, budget: Option<u64>) -> Result<BatchOutcome, StoreError> {
+    pub async fn write_batch(
+        &mut self,
+        batch: &ValidBatch,
+        limit: Option<RejectLimit>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let budget = limit.map(|limit| Budget {
+            limit,
+            rejected_before: self.state.rejected,
+        });
         if self.open_since.is_none() {
             self.backend.begin().await?;
             self.open_since = Some(Instant::now());
@@ -214,17 +250,18 @@ impl ImportSession {
             }
         };
         self.pending_events.extend(events);
+        self.line_offset = batch.last_line_offset();
         let interval = if self.start.group_commits {
             COMMIT_INTERVAL
         } else {
             Duration::ZERO
         };
-        if self.open_since.is_some_and(|since| since.elapsed() >= interval) {
-            self.commit().await?;
-        }
         self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
         self.state.inserted += outcome.inserted;
         self.state.rejected += outcome.rejected;
+        if self.open_since.is_some_and(|since| since.elapsed() >= interval) {
+            self.commit().await?;
+        }
         Ok(outcome)
     }
 
@@ -234,7 +271,9 @@ impl ImportSession {
             self.backend.begin().await?;
             self.open_since = Some(Instant::now());
         }
-        self.backend.finish(self.org_id, self.state.run_id, status).await?;
+        self.backend
+            .finish(self.org_id, self.state.run_id, status, self.already_committed)
+            .await?;
         self.commit().await?;
         self.state.status = status;
         Ok(())
@@ -263,6 +302,7 @@ impl ImportSession {
         self.backend.insert_events(self.org_id, &events).await?;
         self.backend.commit().await?;
         self.open_since = None;
+        self.committed = self.state.clone();
         Ok(())
     }
 
@@ -280,7 +320,7 @@ impl ImportSession {
         &mut self,
         run: &RunContext,
         batch: &ValidBatch,
-        budget: Option<u64>,
+        budget: Option<Budget>,
     ) -> Result<(BatchOutcome, Vec<PendingEvent>), StoreError> {
         let (plan, inserted, events) = match &batch.rows {
             Rows::Cards(rows) => self.write_cards(run, batch, rows, budget).await?,
@@ -294,6 +334,10 @@ impl ImportSession {
             .collect();
         if !rejects.is_empty() {
             self.backend.insert_rejects(run, &rejects).await?;
+        }
+        let offsets = batch.line_offsets(self.line_offset);
+        if !offsets.is_empty() {
+            self.backend.insert_line_offsets(run, &offsets).await?;
         }
         self.backend
             .checkpoint(run, plan.through, inserted, rejects.len() as u64)
@@ -312,7 +356,7 @@ impl ImportSession {
         run: &RunContext,
         batch: &ValidBatch,
         rows: &[CardRow],
-        budget: Option<u64>,
+        budget: Option<Budget>,
     ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
         let keys: Vec<RowKeys<'_>> = rows
             .iter()
@@ -332,7 +376,11 @@ impl ImportSession {
                 _ => Vec::new(),
             };
             let mut holders = self.look_up_card_keys(&lookups).await?;
-            let mut verdicts = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS);
+            let mut lines = self
+                .earlier_lines(run, batch, holders.iter().flat_map(HashMap::values))
+                .await?;
+            let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
+            let mut verdicts = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS, &line_of);
             let mut plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
             let sent = accepted(rows, &verdicts, &plan, |row| row.record);
             let all_or_nothing = self.backend.inserts_all_or_nothing();
@@ -378,7 +426,12 @@ impl ImportSession {
                         .look_up_card_keys(&skipped_row_keys.iter().collect::<Vec<_>>())
                         .await?;
                     let found_owners = owners(&found, run.run_id);
-                    let again = classify_duplicates(&skipped_row_keys, &found_owners, CARD_KEY_FIELDS);
+                    lines.extend(
+                        self.earlier_lines(run, batch, found.iter().flat_map(HashMap::values))
+                            .await?,
+                    );
+                    let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
+                    let again = classify_duplicates(&skipped_row_keys, &found_owners, CARD_KEY_FIELDS, &line_of);
                     if shared || again.iter().any(Option::is_none) {
                         if let Some(ids) = ids {
                             self.backend.delete_cards(run, ids).await?;
@@ -414,6 +467,31 @@ impl ImportSession {
                 .collect();
             return Ok((plan, inserted.len() as u64, events));
         }
+    }
+
+    /// The lines of the records of this run, before `batch`, that hold keys
+    /// among `holders` (for the messages of duplicates in the file). Rare: only
+    /// a duplicate of an earlier batch asks, one query each.
+    async fn earlier_lines(
+        &mut self,
+        run: &RunContext,
+        batch: &ValidBatch,
+        holders: impl Iterator<Item = &Holder>,
+    ) -> Result<HashMap<u64, u64>, StoreError> {
+        let records: Vec<u64> = holders
+            .filter(|holder| holder.run_id == Some(run.run_id))
+            .filter_map(|holder| holder.record)
+            .filter(|record| *record < batch.first_record)
+            .collect();
+        let mut lines = HashMap::new();
+        for record in records {
+            if let std::collections::hash_map::Entry::Vacant(entry) = lines.entry(record)
+                && let Some(line) = self.backend.line_of(run, record).await?
+            {
+                entry.insert(line);
+            }
+        }
+        Ok(lines)
     }
 
     /// Who holds the keys of `rows`, in one lookup.
@@ -486,13 +564,26 @@ impl ImportSession {
         run: &RunContext,
         batch: &ValidBatch,
         rows: &[ExternalIdRow],
-        budget: Option<u64>,
+        budget: Option<Budget>,
     ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
         let numbers: Vec<&str> = rows.iter().map(|row| row.card_number.as_str()).collect();
         let external_ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
         let cards = self.backend.cards_by_number(self.org_id, &numbers).await?;
         let held_by = self.backend.external_id_holders(self.org_id, &external_ids).await?;
-        let verdicts = judge_external_id_rows(rows, &cards, &held_by, run.run_id, self.start.overwrite_external_ids);
+        let setters = cards
+            .values()
+            .map(|card| &card.external_id_set_by)
+            .chain(held_by.values().map(|(_, set_by)| set_by));
+        let lines = self.earlier_lines(run, batch, setters).await?;
+        let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
+        let verdicts = judge_external_id_rows(
+            rows,
+            &cards,
+            &held_by,
+            run.run_id,
+            self.start.overwrite_external_ids,
+            &line_of,
+        );
         let plan = plan_batch(
             batch,
             database_rejects(rows.iter().map(|r| r.record), &verdicts),
@@ -523,7 +614,7 @@ impl ImportSession {
         run: &RunContext,
         batch: &ValidBatch,
         rows: &[CustomerRow],
-        budget: Option<u64>,
+        budget: Option<Budget>,
     ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
         let customer_ids: Vec<i64> = rows.iter().map(|row| row.customer_id).collect();
         let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.external_id.as_deref()).collect();
@@ -532,7 +623,11 @@ impl ImportSession {
             .customer_key_holders(self.org_id, &customer_ids, &external_ids)
             .await?;
         let keys: Vec<String> = customer_ids.iter().map(i64::to_string).collect();
-        let verdicts = judge_customer_rows(rows, &keys, &owners(&holders, run.run_id));
+        let lines = self
+            .earlier_lines(run, batch, holders.iter().flat_map(HashMap::values))
+            .await?;
+        let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
+        let verdicts = judge_customer_rows(rows, &keys, &owners(&holders, run.run_id), &line_of);
         let plan = plan_batch(
             batch,
             database_rejects(rows.iter().map(|r| r.record), &verdicts),
@@ -605,9 +700,9 @@ fn owners(holders: &[HashMap<String, Holder>; 2], run_id: i64) -> [Owners; 2] {
         keys.into_iter()
             .map(|(key, holder)| {
                 let owner = if holder.run_id == Some(run_id) {
-                    KeyOwner::ThisRun
+                    KeyOwner::ThisRun { record: holder.record }
                 } else {
-                    KeyOwner::Other
+                    KeyOwner::Other { run_id: holder.run_id }
                 };
                 (key, owner)
             })

@@ -37,25 +37,83 @@ pub struct BatchPlan {
     pub stopped_at: Option<u64>,
 }
 
+/// `--max-rejects`: how many rejects a run may have before it stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RejectLimit {
+    /// At most this many rejects in the whole run.
+    Count(u64),
+    /// Rejects at most this share (0 to 1) of the records read so far,
+    /// judged from record [`SHARE_JUDGED_FROM`] on.
+    Share(f64),
+}
+
+/// A share limit is first judged at this record: a handful of bad rows at
+/// the top of a file must not stop it.
+pub const SHARE_JUDGED_FROM: u64 = 1_000;
+
+/// A reject limit and the run's rejects before this batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub limit: RejectLimit,
+    pub rejected_before: u64,
+}
+
+impl Budget {
+    /// The record at which the run stops, given this batch's rejects in
+    /// record order (`first..=last` are the batch's records): for a count,
+    /// the reject that exceeds it; for a share, the first record from
+    /// [`SHARE_JUDGED_FROM`] on at which the run's rejects so far pass the
+    /// share of the records so far.
+    fn stop(&self, rejects: &[(u64, Rejection)], first: u64, last: u64) -> Option<u64> {
+        match self.limit {
+            RejectLimit::Count(max) => {
+                let allowed = max.saturating_sub(self.rejected_before);
+                rejects.get(allowed as usize).map(|(record, _)| *record)
+            }
+            RejectLimit::Share(share) => {
+                let over =
+                    |record: u64, count: u64| record >= SHARE_JUDGED_FROM && count as f64 > share * record as f64;
+                // Between rejects the share only falls, so it is judged at each
+                // reject and at the first judged record.
+                let threshold = SHARE_JUDGED_FROM.max(first);
+                let mut threshold_pending = threshold <= last;
+                let mut count = self.rejected_before;
+                for (record, _) in rejects {
+                    if threshold_pending && threshold < *record {
+                        if over(threshold, count) {
+                            return Some(threshold);
+                        }
+                        threshold_pending = false;
+                    }
+                    count += 1;
+                    if over(*record, count) {
+                        return Some(*record);
+                    }
+                }
+                (threshold_pending && over(threshold, count)).then_some(threshold)
+            }
+        }
+    }
+}
+
 /// Merges validation and database rejects in record order and applies the
-/// reject budget: when the run's `budget` (rejects still allowed) is exceeded,
-/// the batch stops at the reject that exceeded it.
-pub fn plan_batch(batch: &ValidBatch, database_rejects: Vec<(u64, Rejection)>, budget: Option<u64>) -> BatchPlan {
+/// reject budget: when it is exceeded, the batch stops at the record where
+/// it was (that record's verdict stands; records after it are not judged).
+pub fn plan_batch(batch: &ValidBatch, database_rejects: Vec<(u64, Rejection)>, budget: Option<Budget>) -> BatchPlan {
     let mut rejects: Vec<(u64, Rejection)> = batch.rejects.iter().cloned().chain(database_rejects).collect();
     rejects.sort_by_key(|(record, _)| *record);
     let last = batch.last_record();
-    match budget {
-        Some(budget) if rejects.len() as u64 > budget => {
-            let stop = rejects[budget as usize].0;
-            rejects.truncate(budget as usize + 1);
+    match budget.and_then(|budget| budget.stop(&rejects, batch.first_record, last)) {
+        Some(stop) => {
+            rejects.retain(|(record, _)| *record <= stop);
             BatchPlan {
                 rejects,
-                accept_below: stop,
+                accept_below: stop + 1,
                 through: stop,
                 stopped_at: Some(stop),
             }
         }
-        _ => BatchPlan {
+        None => BatchPlan {
             rejects,
             accept_below: last + 1,
             through: last,
@@ -92,22 +150,60 @@ mod tests {
         )
     }
 
+    fn count(max: u64, rejected_before: u64) -> Option<Budget> {
+        Some(Budget {
+            limit: RejectLimit::Count(max),
+            rejected_before,
+        })
+    }
+
+    fn share(share: f64, rejected_before: u64) -> Option<Budget> {
+        Some(Budget {
+            limit: RejectLimit::Share(share),
+            rejected_before,
+        })
+    }
+
+    fn records(plan: &BatchPlan) -> Vec<u64> {
+        plan.rejects.iter().map(|r| r.0).collect()
+    }
+
     #[test]
     fn budget_cuts_at_the_reject_that_exceeds_it() {
         let b = batch(11, 10, vec![missing(12), missing(15), missing(19)]);
         let unlimited = plan_batch(&b, vec![missing(13)], None);
-        assert_eq!(
-            unlimited.rejects.iter().map(|r| r.0).collect::<Vec<_>>(),
-            [12, 13, 15, 19]
-        );
+        assert_eq!(records(&unlimited), [12, 13, 15, 19]);
         assert_eq!(
             (unlimited.accept_below, unlimited.through, unlimited.stopped_at),
             (21, 20, None)
         );
-        let cut = plan_batch(&b, vec![missing(13)], Some(2));
-        assert_eq!(cut.rejects.iter().map(|r| r.0).collect::<Vec<_>>(), [12, 13, 15]);
-        assert_eq!((cut.accept_below, cut.through, cut.stopped_at), (15, 15, Some(15)));
-        let exact = plan_batch(&b, vec![], Some(3));
-        assert_eq!(exact.stopped_at, None);
+        let cut = plan_batch(&b, vec![missing(13)], count(2, 0));
+        assert_eq!(records(&cut), [12, 13, 15]);
+        assert_eq!((cut.accept_below, cut.through, cut.stopped_at), (16, 15, Some(15)));
+        assert_eq!(plan_batch(&b, vec![], count(3, 0)).stopped_at, None);
+        // Rejects of earlier batches count.
+        assert_eq!(plan_batch(&b, vec![], count(3, 1)).stopped_at, Some(19));
+    }
+
+    #[test]
+    fn a_share_is_judged_from_record_1000_on() {
+        // 30 rejects in the first 990 records: 3%, but not judged yet.
+        let early = batch(991, 20, vec![missing(995)]);
+        // At record 1000: 31 of 1000 passes 2%: the run stops there.
+        let plan = plan_batch(&early, vec![], share(0.02, 30));
+        assert_eq!(
+            (plan.stopped_at, plan.accept_below, records(&plan)),
+            (Some(1000), 1001, vec![995])
+        );
+        // 3%: not passed at record 1000 (29 of 1000) nor at 1005 (30 of 1005), passed at 1008 (31 of 1008).
+        let later = batch(991, 20, vec![missing(995), missing(1005), missing(1008)]);
+        assert_eq!(plan_batch(&later, vec![], share(0.03, 28)).stopped_at, Some(1008));
+        // Exactly at the share is not past it.
+        let exact = batch(1001, 100, vec![missing(1100)]);
+        assert_eq!(plan_batch(&exact, vec![], share(0.01, 10)).stopped_at, None);
+        // Past record 1000 the share is judged at every reject, with the run's earlier rejects.
+        let past = batch(5001, 100, vec![missing(5050)]);
+        assert_eq!(plan_batch(&past, vec![], share(0.01, 50)).stopped_at, Some(5050));
+        assert_eq!(plan_batch(&past, vec![], share(0.01, 49)).stopped_at, None);
     }
 }

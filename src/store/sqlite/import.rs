@@ -117,13 +117,15 @@ async fn create_run(
     start: &ImportStart,
 ) -> Result<RunState, StoreError> {
     let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, status, started_at) \
-         VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, status, started_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 'running', ?) RETURNING id",
     )
     .bind(org_id)
     .bind(start.kind.as_str())
     .bind(&start.input_name)
     .bind((!start.dry_run).then_some(&start.input_hash))
+    .bind(start.input_format.as_str())
+    .bind(&start.input_header)
     .bind(now())
     .fetch_one(&mut *connection)
     .await?;
@@ -326,7 +328,7 @@ impl ImportBackend for SqliteImport {
         numbers: &[&str],
     ) -> Result<HashMap<String, CardExternalId>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, card_number, external_id, external_id_run_id FROM cards \
+            "SELECT id, card_number, external_id, external_id_run_id, external_id_record FROM cards \
              WHERE org_id = ? AND card_number IN (SELECT value FROM json_each(?))",
         )
         .bind(org_id)
@@ -340,9 +342,9 @@ impl ImportBackend for SqliteImport {
         &mut self,
         org_id: i64,
         external_ids: &[&str],
-    ) -> Result<HashMap<String, (String, Option<i64>)>, StoreError> {
+    ) -> Result<HashMap<String, (String, Holder)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT external_id, card_number, external_id_run_id FROM cards WHERE org_id = ? \
+            "SELECT external_id, card_number, external_id_run_id, external_id_record FROM cards WHERE org_id = ? \
              AND external_id IN (SELECT value FROM json_each(?))",
         )
         .bind(org_id)
@@ -361,12 +363,14 @@ impl ImportBackend for SqliteImport {
             json.begin_row();
             json.string(&row.card_number);
             json.string(&row.external_id);
+            json.integer(row.record as i64);
             json.end_row();
         }
         // No accepted external ID is held by any card at this point (judged
         // first), so the row-by-row update can never trip the unique index midway.
         let updated = sqlx::query(
-            "UPDATE cards SET external_id = j.value->>1, external_id_run_id = ?2 FROM jsonb_each(?3) AS j \
+            "UPDATE cards SET external_id = j.value->>1, external_id_run_id = ?2, external_id_record = j.value->>2 \
+             FROM jsonb_each(?3) AS j \
              WHERE cards.org_id = ?1 AND cards.card_number = j.value->>0",
         )
         .bind(run.org_id)
@@ -390,7 +394,7 @@ impl ImportBackend for SqliteImport {
         );
         let customers = holders(
             &mut self.connection,
-            "SELECT CAST(customer_id AS TEXT), run_id, NULL FROM customers \
+            "SELECT CAST(customer_id AS TEXT), run_id, import_record FROM customers \
              WHERE org_id = ? AND customer_id IN (SELECT value FROM json_each(?))",
             org_id,
             ids,
@@ -398,7 +402,7 @@ impl ImportBackend for SqliteImport {
         .await?;
         let external_ids = holders(
             &mut self.connection,
-            "SELECT external_id, run_id, NULL FROM customers \
+            "SELECT external_id, run_id, import_record FROM customers \
              WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
             org_id,
             json_strings(external_ids.iter().copied()),
@@ -431,12 +435,14 @@ impl ImportBackend for SqliteImport {
             json.integer(row.customer_id);
             json.string(row.external_id);
             json.integer(i64::from(row.generated));
+            json.integer(row.record as i64);
             json.end_row();
         }
         // Rowids grow by one per row under the write lock: the new rows are one range.
         let ids: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO customers (org_id, customer_id, external_id, external_id_generated, run_id, created_at) \
-             SELECT ?, value->>0, value->>1, value->>2, ?, ? FROM jsonb_each(?) WHERE true ORDER BY key RETURNING id",
+            "INSERT INTO customers (org_id, customer_id, external_id, external_id_generated, import_record, run_id, \
+             created_at) SELECT ?, value->>0, value->>1, value->>2, value->>3, ?, ? FROM jsonb_each(?) WHERE true \
+             ORDER BY key RETURNING id",
         )
         .bind(run.org_id)
         .bind(run.run_id)
@@ -445,6 +451,39 @@ impl ImportBackend for SqliteImport {
         .fetch_all(&mut *self.connection)
         .await?;
         Ok(ids.iter().min().copied().zip(ids.iter().max().copied()))
+    }
+
+    async fn insert_line_offsets(&mut self, run: &RunContext, offsets: &[(u64, i64)]) -> Result<(), StoreError> {
+        let mut json = JsonRows::with_capacity(offsets.len() * 16);
+        for (record, offset) in offsets {
+            json.begin_row();
+            json.integer(*record as i64);
+            json.integer(*offset);
+            json.end_row();
+        }
+        sqlx::query(
+            "INSERT OR REPLACE INTO run_lines (org_id, run_id, record, line_offset) \
+             SELECT ?, ?, value->>0, value->>1 FROM jsonb_each(?)",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(json.finish())
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+
+    async fn line_of(&mut self, run: &RunContext, record: u64) -> Result<Option<u64>, StoreError> {
+        let line: Option<i64> = sqlx::query_scalar(
+            "SELECT ?3 + line_offset FROM run_lines WHERE org_id = ?1 AND run_id = ?2 AND record <= ?3 \
+             ORDER BY record DESC LIMIT 1",
+        )
+        .bind(run.org_id)
+        .bind(run.run_id)
+        .bind(record as i64)
+        .fetch_optional(&mut *self.connection)
+        .await?;
+        Ok(line.map(|line| line as u64))
     }
 
     async fn insert_rejects(&mut self, run: &RunContext, rows: &[RejectRow]) -> Result<(), StoreError> {
@@ -557,10 +596,17 @@ impl ImportBackend for SqliteImport {
         Ok(())
     }
 
-    async fn finish(&mut self, org_id: i64, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE org_id = ? AND id = ?")
+    async fn finish(
+        &mut self,
+        org_id: i64,
+        run_id: i64,
+        status: RunStatus,
+        already_committed: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = ?, finished_at = ?, already_committed = ? WHERE org_id = ? AND id = ?")
             .bind(status.as_str())
             .bind(now())
+            .bind(already_committed as i64)
             .bind(org_id)
             .bind(run_id)
             .execute(&mut *self.connection)

@@ -13,8 +13,8 @@ use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 use super::events::{CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, event_page};
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RunCard, RunState, SeriesRef, Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret,
-    now,
+    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
+    is_unique_violation, new_secret, now,
 };
 use crate::batch::RejectRow;
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -113,6 +113,14 @@ async fn insert_event(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        // TRUNCATE empties the log; the last connection to close then removes it and the shared-memory file.
+        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        self.pool.close().await;
+        checkpoint?;
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         self.url.redacted()
     }
@@ -182,8 +190,8 @@ impl Store for SqliteStore {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO card_series (org_id, code, name, series_type, expiry_days, max_active_cards_per_customer, \
              gen_prefix, gen_suffix, gen_offset, gen_length, gen_method, generation_enabled, is_active, trigger_kind, \
-             next_counter, secret_key, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             next_counter, secret_key, created_at, checksum_values) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(org_id)
         .bind(&series.code)
@@ -202,6 +210,7 @@ impl Store for SqliteStore {
         .bind(generation.map_or(1, |g| g.offset as i64))
         .bind(secret.to_hex())
         .bind(now())
+        .bind(generation.map_or("NONE", |g| g.checksum_values()))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -441,15 +450,24 @@ impl Store for SqliteStore {
         ))
     }
 
-    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunState>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, status, records_committed, inserted, rejected FROM runs WHERE org_id = ? AND id = ?",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(decode::run_state).transpose()
+    async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError> {
+        let sql = format!("SELECT {RUN_INFO_COLUMNS}, started_at, finished_at FROM runs WHERE org_id = ? AND id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode::run_info).transpose()
+    }
+
+    async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError> {
+        let sql =
+            format!("SELECT {RUN_INFO_COLUMNS}, started_at, finished_at FROM runs WHERE org_id = ? ORDER BY id DESC");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::run_info).collect()
     }
 
     async fn reject_page(

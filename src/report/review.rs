@@ -1,0 +1,304 @@
+//! Reviewing a run's rejects: which of them a command takes (`--reason`,
+//! `--field`), the groups `rejects summary` and the HTML report show, the
+//! rejected field's value read back out of the raw record, and the rejected
+//! records as the input had them (`rejects export --as-input`).
+//!
+//! Everything here reads the run's rejects page by page, so memory stays
+//! flat however many rejects a run has: a group keeps its count and its
+//! first few examples only.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::batch::{Format, ImportKind, RejectRow};
+use crate::domain::RejectReason;
+use crate::import::columns::{columns, find_column};
+use crate::store::{RejectPages, RunInfo, StoreError};
+
+/// Rejects read back per query.
+const PAGE: u32 = 10_000;
+
+/// Examples kept per group.
+pub const EXAMPLES_PER_GROUP: usize = 3;
+
+/// Which of a run's rejects to take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RejectFilter {
+    pub reason: Option<RejectReason>,
+    pub field: Option<String>,
+}
+
+impl RejectFilter {
+    pub fn matches(&self, row: &RejectRow) -> bool {
+        self.reason.is_none_or(|reason| reason == row.reason)
+            && self.field.as_ref().is_none_or(|field| *field == row.field)
+    }
+}
+
+/// Calls `each` with every reject of the run that `filter` takes, in record order.
+pub async fn for_each_reject(
+    pages: &mut dyn RejectPages,
+    filter: &RejectFilter,
+    mut each: impl FnMut(&RejectRow) -> std::io::Result<()>,
+) -> Result<(), ReviewError> {
+    let mut after = 0;
+    loop {
+        let page = pages.reject_page(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.record;
+        for row in page.iter().filter(|row| filter.matches(row)) {
+            each(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Why a review could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+    /// The run cannot give back its input's records.
+    #[error("{0}")]
+    NotPossible(String),
+}
+
+/// One reject, as an example of its group.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Example {
+    pub line: u64,
+    pub record: u64,
+    /// The rejected field's value, read back from the raw record (absent when
+    /// the record could not be read, or the field was missing).
+    pub value: Option<String>,
+    /// The record as it was (shown escaped in the HTML report).
+    #[serde(skip)]
+    pub raw: String,
+    #[serde(skip)]
+    pub message: String,
+}
+
+/// The rejects that share a reason and a field.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Group {
+    pub reason: RejectReason,
+    pub field: String,
+    pub count: u64,
+    pub examples: Vec<Example>,
+}
+
+/// A run's rejects, grouped, with where in the input they fall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// Largest group first; ties by reason, then field.
+    pub groups: Vec<Group>,
+    /// Every reject's record number, in bins along the run's records (for
+    /// the report's strip): `bins[i]` counts rejects in the i-th slice.
+    pub bins: Vec<u64>,
+    pub total: u64,
+}
+
+/// Slices of the input in the report's strip.
+pub const BINS: usize = 200;
+
+/// Groups the run's rejects by reason and field, keeping the first examples
+/// of each, and bins their records along the run's `records` records.
+pub async fn review(pages: &mut dyn RejectPages, run: &RunInfo) -> Result<Review, ReviewError> {
+    let reader = FieldReader::for_run(run);
+    let records = run.records_committed.max(1);
+    let mut groups: BTreeMap<(RejectReason, String), Group> = BTreeMap::new();
+    let mut bins = vec![0u64; BINS];
+    let mut total = 0;
+    for_each_reject(pages, &RejectFilter::default(), |row| {
+        total += 1;
+        let bin = ((row.record.saturating_sub(1)) * BINS as u64 / records).min(BINS as u64 - 1);
+        bins[bin as usize] += 1;
+        let group = groups.entry((row.reason, row.field.clone())).or_insert_with(|| Group {
+            reason: row.reason,
+            field: row.field.clone(),
+            count: 0,
+            examples: Vec::new(),
+        });
+        group.count += 1;
+        if group.examples.len() < EXAMPLES_PER_GROUP {
+            group.examples.push(Example {
+                line: row.line,
+                record: row.record,
+                value: reader.value(&row.raw, &row.field),
+                raw: row.raw.clone(),
+                message: row.message.clone(),
+            });
+        }
+        Ok(())
+    })
+    .await?;
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    groups.sort_by_key(|group| std::cmp::Reverse(group.count));
+    Ok(Review { groups, bins, total })
+}
+
+/// Reads one field's value back out of a raw record, knowing the run's
+/// input format and (for CSV) its header.
+pub struct FieldReader {
+    kind: Option<ImportKind>,
+    format: Option<Format>,
+    header: Vec<String>,
+}
+
+impl FieldReader {
+    pub fn for_run(run: &RunInfo) -> FieldReader {
+        let header = run
+            .input_header
+            .as_deref()
+            .and_then(csv_fields)
+            .unwrap_or_default();
+        FieldReader {
+            kind: ImportKind::from_run_kind(&run.kind),
+            format: run.input_format.as_deref().and_then(Format::parse),
+            header,
+        }
+    }
+
+    /// The value of `field` (a column's canonical name) in `raw`, if the
+    /// record can be read and has it.
+    pub fn value(&self, raw: &str, field: &str) -> Option<String> {
+        let kind = self.kind?;
+        let column = columns(kind).iter().position(|c| c.name == field)?;
+        let text = match self.format? {
+            Format::Csv => {
+                let position = self
+                    .header
+                    .iter()
+                    .position(|name| find_column(kind, name.trim()) == Some(column))?;
+                csv_fields(raw)?.into_iter().nth(position)?
+            }
+            Format::Jsonl => {
+                let object: Value = serde_json::from_str(raw).ok()?;
+                let names =
+                    std::iter::once(columns(kind)[column].name).chain(columns(kind)[column].aliases.iter().copied());
+                let value = names.into_iter().find_map(|name| lookup(&object, name))?;
+                match value {
+                    Value::String(text) => text.clone(),
+                    Value::Null => return None,
+                    other => other.to_string(),
+                }
+            }
+        };
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    }
+}
+
+/// `a.b` looks up a nested key.
+fn lookup<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    name.split('.').try_fold(object, |value, key| value.get(key))
+}
+
+/// The fields of one CSV record (the whole text is one record).
+fn csv_fields(text: &str) -> Option<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let record = reader.records().next()?.ok()?;
+    Some(record.iter().map(str::to_string).collect())
+}
+
+/// Writes the rejects `filter` takes as the input had them: for CSV the
+/// run's header line first, then each rejected record's raw text, one per
+/// line (a record with quoted line breaks keeps them); for JSON lines, each
+/// rejected line. Records whose raw text was cut (over `--max-record-bytes`)
+/// cannot be given back: they are left out and counted in the result.
+pub async fn write_as_input<W: Write>(
+    pages: &mut dyn RejectPages,
+    run: &RunInfo,
+    filter: &RejectFilter,
+    mut out: W,
+) -> Result<(W, AsInputCounts), ReviewError> {
+    let format = run.input_format.as_deref().and_then(Format::parse).ok_or_else(|| {
+        ReviewError::NotPossible(format!(
+            "run {} has no input format on record (it is not an import, or was imported before cardbatch kept it)",
+            run.run_id
+        ))
+    })?;
+    if format == Format::Csv {
+        let header = run
+            .input_header
+            .as_deref()
+            .ok_or_else(|| ReviewError::NotPossible(format!("run {} has no CSV header on record", run.run_id)))?;
+        writeln!(out, "{header}")?;
+    }
+    let mut counts = AsInputCounts::default();
+    for_each_reject(pages, filter, |row| {
+        if row.raw.ends_with(CUT_MARKER_END) && row.reason == RejectReason::MalformedRecord {
+            counts.cut += 1;
+            return Ok(());
+        }
+        counts.written += 1;
+        writeln!(out, "{}", row.raw)
+    })
+    .await?;
+    out.flush()?;
+    Ok((out, counts))
+}
+
+/// How the raw text of a record over the cap ends (see the reader).
+const CUT_MARKER_END: &str = " are shown]";
+
+/// What `write_as_input` wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AsInputCounts {
+    pub written: u64,
+    /// Records left out because their raw text was cut.
+    pub cut: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RunStatus;
+
+    fn run(format: &str, header: Option<&str>) -> RunInfo {
+        RunInfo {
+            run_id: 1,
+            kind: "import_cards".into(),
+            input: Some("drop".into()),
+            input_format: Some(format.into()),
+            input_header: header.map(str::to_string),
+            status: RunStatus::Completed,
+            records_committed: 10,
+            inserted: 5,
+            rejected: 5,
+            already_committed: 0,
+            started_at: "2026-12-01T00:00:00.000Z".into(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn values_come_back_out_of_csv_records_by_header_and_alias() {
+        let reader = FieldReader::for_run(&run("csv", Some("cardNumber,series_code,external_id,Status_Label")));
+        let raw = "6001000000000018, LUHN1 ,\"CX,1\",SHINY";
+        assert_eq!(reader.value(raw, "card_number").as_deref(), Some("6001000000000018"));
+        assert_eq!(reader.value(raw, "series_code").as_deref(), Some("LUHN1"));
+        assert_eq!(reader.value(raw, "external_id").as_deref(), Some("CX,1"));
+        assert_eq!(reader.value(raw, "status_label").as_deref(), Some("SHINY"));
+        assert_eq!(reader.value(raw, "customer_id"), None);
+        assert_eq!(reader.value("", "card_number"), None);
+    }
+
+    #[test]
+    fn values_come_back_out_of_json_lines_nested_and_camel_case() {
+        let reader = FieldReader::for_run(&run("jsonl", None));
+        let raw = r#"{"cardNumber":"60010","customerId":12,"statusInfo":{"reason":"lost"}}"#;
+        assert_eq!(reader.value(raw, "card_number").as_deref(), Some("60010"));
+        assert_eq!(reader.value(raw, "customer_id").as_deref(), Some("12"));
+        assert_eq!(reader.value(raw, "status_reason").as_deref(), Some("lost"));
+        assert_eq!(reader.value("not json", "card_number"), None);
+    }
+}
