@@ -2,8 +2,10 @@
 # The whole test suite: unit, property and integration tests on real
 # databases. Integration tests run on SQLite files and on a throwaway
 # PostgreSQL cluster started here (scripts/pg-cluster.sh) and stopped at the end.
+# What the machine lacks (PostgreSQL, sqlite3, Chromium) is installed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh
 
 pgdir=$(mktemp -d -t cardbatch-pg.XXXXXX)
 cleanup() {

@@ -31,7 +31,7 @@ use crate::domain::OrgConfig;
 use crate::error::{CommandError, StopSignal, failed};
 use crate::output::OutputFile;
 use crate::parallel::on_rayon;
-use crate::progress::Progress;
+use crate::progress::{BatchSize, Progress};
 use crate::report::{ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::session::RejectLimit;
 use crate::store::{ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
@@ -144,7 +144,7 @@ pub async fn run_import(
                 before.records_committed
             ));
         }
-        let progress = Progress::new(input.size, options.quiet);
+        let mut progress = Progress::new(input.size, input.gzip, options.quiet);
         let outcome = run_batches(
             &mut session,
             source,
@@ -152,7 +152,7 @@ pub async fn run_import(
             &options,
             &before,
             &input,
-            &progress,
+            &mut progress,
             interrupts,
         )
         .await;
@@ -225,7 +225,7 @@ async fn run_batches(
     options: &ImportOptions,
     before: &RunState,
     input: &Input,
-    progress: &Progress,
+    progress: &mut Progress,
     interrupts: &Interrupts,
 ) -> Result<(u64, Ending, Vec<String>), CommandError> {
     let (batch_sender, mut batch_receiver) = mpsc::channel::<io::Result<RecordBatch>>(CHANNEL_BATCHES);
@@ -274,8 +274,13 @@ async fn run_batches(
             }
         };
         let committed = session.committed();
+        let size = BatchSize {
+            records: batch.sources.len() as u64,
+            raw_bytes: batch.sources.iter().map(|source| source.raw.len() as u64).sum(),
+            read_through: batch.last_record(),
+        };
         progress.update(
-            batch.last_record(),
+            size,
             input.bytes_read.load(Ordering::Relaxed),
             committed.records_committed,
             committed.rejected,

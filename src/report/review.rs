@@ -152,11 +152,7 @@ pub struct FieldReader {
 
 impl FieldReader {
     pub fn for_run(run: &RunInfo) -> FieldReader {
-        let header = run
-            .input_header
-            .as_deref()
-            .and_then(csv_fields)
-            .unwrap_or_default();
+        let header = run.input_header.as_deref().and_then(csv_fields).unwrap_or_default();
         FieldReader {
             kind: ImportKind::from_run_kind(&run.kind),
             format: run.input_format.as_deref().and_then(Format::parse),

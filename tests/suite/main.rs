@@ -5,6 +5,7 @@
 
 mod common;
 
+mod check_digits;
 mod concurrency;
 mod crash_resume;
 mod events_pin;
@@ -20,3 +21,4 @@ mod query_plans;
 mod review;
 mod scheduler;
 mod single_record;
+mod terminal;
