@@ -94,14 +94,8 @@ fn transactions_savepoints_and_the_run(backend_kind: Backend) {
         backend.insert_line_offsets(&run, &[(1, 1), (4, 3)]).await.unwrap();
         backend.finish(1, run.run_id, RunStatus::Interrupted, 2).await.unwrap();
         backend.commit().await.unwrap();
-        let lines: Vec<Option<u64>> = {
-            let mut lines = Vec::new();
-            for record in [1, 3, 4, 9] {
-                lines.push(backend.line_of(&run, record).await.unwrap());
-            }
-            lines
-        };
-        assert_eq!(lines, [Some(2), Some(4), Some(7), Some(12)]);
+        let lines = backend.lines_of(&run, &[1, 3, 4, 9]).await.unwrap();
+        assert_eq!(lines, HashMap::from([(1, 2), (3, 4), (4, 7), (9, 12)]));
         backend.close().await.unwrap();
         // The run as `runs show` reads it.
         let info = store.find_run(1, run.run_id).await.unwrap().unwrap();

@@ -198,6 +198,21 @@ fn messages_say_what_to_fix(backend: Backend) {
         "card_number has a wrong Luhn check digit 8: expected 7, computed over \"00000000006\" (the digits after the \
          prefix) (series LUHN1)"
     );
+    // The earlier record committed by an earlier invocation of the run (stopped
+    // at --max-rejects, then resumed): its line comes from the database.
+    ws.write(
+        "resumed.csv",
+        "card_number,series_code\n6001000000000083,LUHN1\n6001000000000091,NOPE\n\
+         6001000000000109,NOPE\n6001000000000083,LUHN1\n",
+    );
+    let (code, _) = ws.import(&["cards", "resumed.csv", "--batch-size", "1", "--max-rejects", "1"]);
+    assert_eq!(code, 3);
+    let (code, _) = ws.import(&["cards", "resumed.csv", "--batch-size", "1"]);
+    assert_eq!(code, 4);
+    assert_eq!(
+        find_in(&ws, "resumed.csv.rejects.csv", "DUPLICATE_IN_FILE"),
+        "card_number \"6001000000000083\" appears earlier in the input, on line 2"
+    );
     // A card stored by an import names that run.
     ws.write("again.csv", "card_number,series_code\n6001000000000026,LUHN1\n");
     ws.import(&["cards", "again.csv"]);

@@ -245,8 +245,9 @@ pub trait ImportBackend: Send {
     /// until the next change (see the `run_lines` table).
     async fn insert_line_offsets(&mut self, run: &RunContext, offsets: &[(u64, i64)]) -> Result<(), StoreError>;
 
-    /// The input line where an earlier record of the run starts.
-    async fn line_of(&mut self, run: &RunContext, record: u64) -> Result<Option<u64>, StoreError>;
+    /// The input lines where earlier records of the run start, in one query
+    /// (records without a known line are left out).
+    async fn lines_of(&mut self, run: &RunContext, records: &[u64]) -> Result<HashMap<u64, u64>, StoreError>;
 
     /// The run's reject counts by reason, for records above `after_record`.
     async fn reason_counts(

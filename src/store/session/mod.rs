@@ -161,7 +161,14 @@ pub struct ImportSession {
     committed: RunState,
     /// `line - record` of the last record written, once known.
     line_offset: Option<i64>,
+    /// Where `line - record` changed among the records this invocation
+    /// wrote, in record order (most files: one entry), so that the line of
+    /// an earlier record needs no query; capped, after which it is asked.
+    known_offsets: Vec<(u64, i64)>,
 }
+
+/// Most changes of `line - record` kept in memory.
+const MAX_KNOWN_OFFSETS: usize = 4096;
 
 impl ImportSession {
     /// A session over an opened backend.
@@ -180,6 +187,7 @@ impl ImportSession {
             already_committed,
             committed,
             line_offset: None,
+            known_offsets: Vec::new(),
         }
     }
 
@@ -250,6 +258,10 @@ impl ImportSession {
             }
         };
         self.pending_events.extend(events);
+        if self.known_offsets.len() < MAX_KNOWN_OFFSETS {
+            let offsets = batch.line_offsets(self.line_offset);
+            self.known_offsets.extend(offsets);
+        }
         self.line_offset = batch.last_line_offset();
         let interval = if self.start.group_commits {
             COMMIT_INTERVAL
@@ -470,27 +482,40 @@ impl ImportSession {
     }
 
     /// The lines of the records of this run, before `batch`, that hold keys
-    /// among `holders` (for the messages of duplicates in the file). Rare: only
-    /// a duplicate of an earlier batch asks, one query each.
+    /// among `holders` (for the messages of duplicates in the file), in one
+    /// query; only a duplicate of an earlier batch needs one.
     async fn earlier_lines(
         &mut self,
         run: &RunContext,
         batch: &ValidBatch,
         holders: impl Iterator<Item = &Holder>,
     ) -> Result<HashMap<u64, u64>, StoreError> {
-        let records: Vec<u64> = holders
+        let mut records: Vec<u64> = holders
             .filter(|holder| holder.run_id == Some(run.run_id))
             .filter_map(|holder| holder.record)
             .filter(|record| *record < batch.first_record)
             .collect();
         let mut lines = HashMap::new();
-        for record in records {
-            if let std::collections::hash_map::Entry::Vacant(entry) = lines.entry(record)
-                && let Some(line) = self.backend.line_of(run, record).await?
-            {
-                entry.insert(line);
-            }
+        // Records this invocation wrote (and the in-memory offsets cover) need no query.
+        if let Some(&(first_known, _)) = self.known_offsets.first()
+            && self.known_offsets.len() < MAX_KNOWN_OFFSETS
+        {
+            records.retain(|&record| {
+                if record < first_known {
+                    return true;
+                }
+                let at = self.known_offsets.partition_point(|(from, _)| *from <= record);
+                let (_, offset) = self.known_offsets[at - 1];
+                lines.insert(record, (record as i64 + offset) as u64);
+                false
+            });
         }
+        if records.is_empty() {
+            return Ok(lines);
+        }
+        records.sort_unstable();
+        records.dedup();
+        lines.extend(self.backend.lines_of(run, &records).await?);
         Ok(lines)
     }
 

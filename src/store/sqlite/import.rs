@@ -473,17 +473,21 @@ impl ImportBackend for SqliteImport {
         Ok(())
     }
 
-    async fn line_of(&mut self, run: &RunContext, record: u64) -> Result<Option<u64>, StoreError> {
-        let line: Option<i64> = sqlx::query_scalar(
-            "SELECT ?3 + line_offset FROM run_lines WHERE org_id = ?1 AND run_id = ?2 AND record <= ?3 \
-             ORDER BY record DESC LIMIT 1",
+    async fn lines_of(&mut self, run: &RunContext, records: &[u64]) -> Result<HashMap<u64, u64>, StoreError> {
+        let list = format!("[{}]", records.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
+        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT r.value, r.value + (SELECT line_offset FROM run_lines WHERE org_id = ?1 AND run_id = ?2 \
+             AND record <= r.value ORDER BY record DESC LIMIT 1) FROM json_each(?3) AS r",
         )
         .bind(run.org_id)
         .bind(run.run_id)
-        .bind(record as i64)
-        .fetch_optional(&mut *self.connection)
+        .bind(list)
+        .fetch_all(&mut *self.connection)
         .await?;
-        Ok(line.map(|line| line as u64))
+        Ok(rows
+            .into_iter()
+            .filter_map(|(record, line)| Some((record as u64, line? as u64)))
+            .collect())
     }
 
     async fn insert_rejects(&mut self, run: &RunContext, rows: &[RejectRow]) -> Result<(), StoreError> {
