@@ -180,6 +180,15 @@ where
     })
 }
 
+/// A `reason, count(*) AS n` row of a run's rejects.
+pub fn reason_count<R>(row: &R) -> Result<(RejectReason, u64), StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok((reason(&row.text("reason")?)?, row.integer("n")? as u64))
+}
+
 pub fn reason(text: &str) -> Result<RejectReason, StoreError> {
     text.parse().map_err(StoreError::Corrupt)
 }

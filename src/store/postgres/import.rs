@@ -679,14 +679,7 @@ impl ImportBackend for PgImport {
         .bind(after_record as i64)
         .fetch_all(&mut *self.connection)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    decode::reason(&row.try_get::<String, _>("reason")?)?,
-                    row.try_get::<i64, _>("n")? as u64,
-                ))
-            })
-            .collect()
+        rows.iter().map(decode::reason_count).collect()
     }
 
     async fn reject_page(

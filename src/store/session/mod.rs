@@ -370,13 +370,7 @@ impl ImportSession {
         rows: &[CardRow],
         budget: Option<Budget>,
     ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
-        let keys: Vec<RowKeys<'_>> = rows
-            .iter()
-            .map(|row| RowKeys {
-                record: row.record,
-                keys: row.keys(),
-            })
-            .collect();
+        let keys = card_keys(rows.iter());
         let mut look_up_all = budget.is_some() || matches!(self.key_check, KeyCheck::LookUpAll { .. });
         loop {
             let lookups: Vec<&RowKeys<'_>> = match &self.key_check {
@@ -427,13 +421,7 @@ impl ImportSession {
                         !skipped_records.contains(&row.record)
                             && row.keys().into_iter().flatten().any(|key| skipped_keys.contains(key))
                     });
-                    let skipped_row_keys: Vec<RowKeys<'_>> = skipped_rows
-                        .iter()
-                        .map(|row| RowKeys {
-                            record: row.record,
-                            keys: row.keys(),
-                        })
-                        .collect();
+                    let skipped_row_keys = card_keys(skipped_rows.iter().copied());
                     let found = self
                         .look_up_card_keys(&skipped_row_keys.iter().collect::<Vec<_>>())
                         .await?;
@@ -711,6 +699,15 @@ impl RejectPages for ImportSession {
             .reject_page(self.org_id, self.state.run_id, after_record, limit)
             .await
     }
+}
+
+/// The keys of card rows, for the judge.
+fn card_keys<'a>(rows: impl Iterator<Item = &'a CardRow>) -> Vec<RowKeys<'a>> {
+    rows.map(|row| RowKeys {
+        record: row.record,
+        keys: row.keys(),
+    })
+    .collect()
 }
 
 /// The record numbers of `rows`, in order.
