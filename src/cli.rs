@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::store::session::RejectLimit;
 
@@ -393,10 +393,19 @@ impl Command {
     }
 }
 
-/// The commands whose `--json` flag asks for JSON output (elsewhere
-/// `--json FILE` is a request body), for errors found before the command
-/// line is parsed.
-pub const JSON_OUTPUT_COMMANDS: [&str; 3] = ["import", "runs", "rejects"];
+/// Whether a command line that does not parse still asks for JSON output:
+/// clap reads it again ignoring its errors, and the deepest command given
+/// has its `--json` output flag set (elsewhere `--json FILE` is a request
+/// body, which does not count).
+pub fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let Ok(mut matches) = Cli::command().ignore_errors(true).try_get_matches_from(args) else {
+        return false;
+    };
+    while let Some((_, sub)) = matches.remove_subcommand() {
+        matches = sub;
+    }
+    matches.try_get_one::<bool>("json").ok().flatten() == Some(&true)
+}
 
 /// The end of `cardbatch --help`: examples, then the exit codes.
 fn top_level_help() -> String {

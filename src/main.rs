@@ -44,9 +44,7 @@ fn main() -> ExitCode {
 /// anywhere on it, a usage error is one JSON object on stdout (exit 2).
 fn bad_command_line(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    let wants_json = args.iter().any(|arg| arg == "--json")
-        && first_command(&args[1..]).is_some_and(|c| cardbatch::cli::JSON_OUTPUT_COMMANDS.contains(&c));
+    let wants_json = cardbatch::cli::json_requested(std::env::args_os());
     let informational = matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
         || error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
     if wants_json && !informational {
@@ -77,19 +75,6 @@ fn keep_batch_buffers_out_of_the_heap() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
-}
-
-/// The first word of the command line that is not a global flag or its value.
-fn first_command(args: &[String]) -> Option<&str> {
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if ["--database-url", "--org", "--lock-timeout"].contains(&arg.as_str()) {
-            args.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
-        }
-    }
-    None
 }
 
 /// With `--json`, every error is one JSON object on stdout in the platform's

@@ -11,7 +11,7 @@ use super::{Context, Destination, Settings, print_json, print_stdout};
 use crate::cli::{RejectSelection, RejectsCommand};
 use crate::error::{CommandError, Exit, output_failed, usage};
 use crate::report::html;
-use crate::report::review::{RejectFilter, ReviewError, for_each_reject, review, write_as_input};
+use crate::report::review::{RejectFilter, ReviewError, for_each_reject, input_shape, review, write_as_input};
 use crate::report::{RejectReportWriter, ReportError};
 use crate::store::{RunInfo, RunRejects};
 
@@ -62,10 +62,16 @@ async fn export(
     };
     let context = settings.open().await?;
     let run = find_run(&context, selection.run_id).await?;
+    // A run whose records cannot be given back is refused before anything is written.
+    let shape = if as_input {
+        Some(input_shape(&run).map_err(review_failed)?)
+    } else {
+        None
+    };
     let destination = Destination::new(outputs.first())?;
     let mut pages = rejects_of(&context, selection.run_id);
-    if as_input {
-        let (destination, counts) = write_as_input(&mut pages, &run, &filter, destination)
+    if let Some(shape) = shape {
+        let (destination, counts) = write_as_input(&mut pages, shape, &filter, destination)
             .await
             .map_err(review_failed)?;
         destination.finish().map_err(output_failed)?;

@@ -205,6 +205,33 @@ fn csv_fields(text: &str) -> Option<Vec<String>> {
     Some(record.iter().map(str::to_string).collect())
 }
 
+/// The input a run read, as far as writing its records back needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputShape<'a> {
+    pub format: Format,
+    /// The CSV header line.
+    pub header: Option<&'a str>,
+}
+
+/// The shape of the run's input, or why its records cannot be given back
+/// (checked before anything is written).
+pub fn input_shape(run: &RunInfo) -> Result<InputShape<'_>, ReviewError> {
+    let format = run.input_format.as_deref().and_then(Format::parse).ok_or_else(|| {
+        ReviewError::NotPossible(format!(
+            "run {} has no input format on record (it is not an import, or was imported before cardbatch kept it)",
+            run.run_id
+        ))
+    })?;
+    let header = run.input_header.as_deref();
+    if format == Format::Csv && header.is_none() {
+        return Err(ReviewError::NotPossible(format!(
+            "run {} has no CSV header on record",
+            run.run_id
+        )));
+    }
+    Ok(InputShape { format, header })
+}
+
 /// Writes the rejects `filter` takes as the input had them: for CSV the
 /// run's header line first, then each rejected record's raw text, one per
 /// line (a record with quoted line breaks keeps them); for JSON lines, each
@@ -212,21 +239,11 @@ fn csv_fields(text: &str) -> Option<Vec<String>> {
 /// cannot be given back: they are left out and counted in the result.
 pub async fn write_as_input<W: Write>(
     pages: &mut dyn RejectPages,
-    run: &RunInfo,
+    shape: InputShape<'_>,
     filter: &RejectFilter,
     mut out: W,
 ) -> Result<(W, AsInputCounts), ReviewError> {
-    let format = run.input_format.as_deref().and_then(Format::parse).ok_or_else(|| {
-        ReviewError::NotPossible(format!(
-            "run {} has no input format on record (it is not an import, or was imported before cardbatch kept it)",
-            run.run_id
-        ))
-    })?;
-    if format == Format::Csv {
-        let header = run
-            .input_header
-            .as_deref()
-            .ok_or_else(|| ReviewError::NotPossible(format!("run {} has no CSV header on record", run.run_id)))?;
+    if let Some(header) = shape.header.filter(|_| shape.format == Format::Csv) {
         writeln!(out, "{header}")?;
     }
     let mut counts = AsInputCounts::default();

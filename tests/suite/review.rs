@@ -84,6 +84,23 @@ fn export_filters_by_reason_and_field(backend: Backend) {
     let unknown = ws.run(&["rejects", "export", "--run", "1", "--reason", "TOO_SHINY"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("TOO_SHINY"));
+    // A generation run has no input to give back: refused before the output is written.
+    ws.ok_json(&["cards", "generate", "--series-code", "LUHN1", "--count", "2"]); // run 2
+    let out = ws.path("back.csv");
+    let refused = ws.run(&[
+        "rejects",
+        "export",
+        "--run",
+        "2",
+        "--as-input",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no input format"), "{stderr}");
+    assert!(!out.exists());
 }
 
 fn rejects_come_back_as_input_to_fix_and_import(backend: Backend) {
