@@ -151,6 +151,26 @@ fn broken_record(record: &RawRecord<'_>, cap: usize) -> Option<(String, Rejectio
     }
 }
 
+/// A record's text, or, for a record that cannot be read (see
+/// [`broken_record`], or bytes that are not UTF-8, worded by `not_utf8`),
+/// the raw text the report shows (pushed into `batch`) and the rejection.
+fn record_text<'r>(
+    record: &RawRecord<'r>,
+    cap: usize,
+    batch: &mut RecordBatch,
+    not_utf8: impl FnOnce(std::str::Utf8Error) -> String,
+) -> Result<&'r str, (Range<usize>, Rejection)> {
+    if let Some((raw, rejection)) = broken_record(record, cap) {
+        return Err((batch.push_raw(&raw), rejection));
+    }
+    std::str::from_utf8(record.bytes).map_err(|error| {
+        (
+            batch.push_raw(&String::from_utf8_lossy(record.bytes)),
+            malformed(not_utf8(error)),
+        )
+    })
+}
+
 /// The first [`RAW_CUT_BYTES`] of a record (whole characters), saying so
 /// when the record (`total_bytes` long) was longer.
 fn cut_raw(bytes: &[u8], total_bytes: u64) -> String {
@@ -304,44 +324,39 @@ impl CsvSource {
             return Ok(true);
         }
         let line = record.line;
-        let source = if let Some((raw, rejection)) = broken_record(&record, self.cap) {
-            SourceRecord {
+        let not_utf8 = |error: std::str::Utf8Error| {
+            format!(
+                "the record is not valid UTF-8 (byte {} of the record)",
+                error.valid_up_to() + 1
+            )
+        };
+        let source = match record_text(&record, self.cap, batch, not_utf8) {
+            Err((raw, rejection)) => SourceRecord {
                 line,
-                raw: batch.push_raw(&raw),
+                raw,
                 fields: Err(rejection),
-            }
-        } else {
-            match std::str::from_utf8(record.bytes) {
-                Err(error) => SourceRecord {
-                    line,
-                    raw: batch.push_raw(&String::from_utf8_lossy(record.bytes)),
-                    fields: Err(malformed(format!(
-                        "the record is not valid UTF-8 (byte {} of the record)",
-                        error.valid_up_to() + 1
+            },
+            Ok(text) => {
+                let raw = batch.push_raw(text);
+                let fields = match self.fields.parse(record.bytes) {
+                    Err(message) => Err(malformed(message)),
+                    Ok(()) if self.fields.count != self.header_len => Err(malformed(format!(
+                        "the record has {} field(s), the header has {}",
+                        self.fields.count, self.header_len
                     ))),
-                },
-                Ok(text) => {
-                    let raw = batch.push_raw(text);
-                    let fields = match self.fields.parse(record.bytes) {
-                        Err(message) => Err(malformed(message)),
-                        Ok(()) if self.fields.count != self.header_len => Err(malformed(format!(
-                            "the record has {} field(s), the header has {}",
-                            self.fields.count, self.header_len
-                        ))),
-                        Ok(()) => {
-                            let mut fields: Fields = Default::default();
-                            for (value, column) in self.fields.iter().zip(&self.mapping) {
-                                if let Some(column) = column {
-                                    // The whole record is valid UTF-8, and a field is
-                                    // the record less whole ASCII quotes and commas.
-                                    fields[*column] = batch.push_field(std::str::from_utf8(value).unwrap_or_default());
-                                }
+                    Ok(()) => {
+                        let mut fields: Fields = Default::default();
+                        for (value, column) in self.fields.iter().zip(&self.mapping) {
+                            if let Some(column) = column {
+                                // The whole record is valid UTF-8, and a field is
+                                // the record less whole ASCII quotes and commas.
+                                fields[*column] = batch.push_field(std::str::from_utf8(value).unwrap_or_default());
                             }
-                            Ok(fields)
                         }
-                    };
-                    SourceRecord { line, raw, fields }
-                }
+                        Ok(fields)
+                    }
+                };
+                SourceRecord { line, raw, fields }
             }
         };
         batch.records.push(source);
@@ -474,25 +489,17 @@ impl RecordSource for JsonLinesSource {
                 batch.first_record = self.seen;
             }
             let line = record.line;
-            let source = if let Some((raw, rejection)) = broken_record(&record, self.cap) {
-                SourceRecord {
+            let source = match record_text(&record, self.cap, &mut batch, |_| "the line is not valid UTF-8".into()) {
+                Err((raw, rejection)) => SourceRecord {
                     line,
-                    raw: batch.push_raw(&raw),
+                    raw,
                     fields: Err(rejection),
-                }
-            } else {
-                match std::str::from_utf8(record.bytes) {
-                    Err(_) => SourceRecord {
-                        line,
-                        raw: batch.push_raw(&String::from_utf8_lossy(record.bytes)),
-                        fields: Err(malformed("the line is not valid UTF-8".into())),
-                    },
-                    Ok(text) => {
-                        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-                        let raw = batch.push_raw(text);
-                        let fields = parse_json_line(self.kind, &mut self.unknown_keys, &mut batch, text);
-                        SourceRecord { line, raw, fields }
-                    }
+                },
+                Ok(text) => {
+                    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+                    let raw = batch.push_raw(text);
+                    let fields = parse_json_line(self.kind, &mut self.unknown_keys, &mut batch, text);
+                    SourceRecord { line, raw, fields }
                 }
             };
             batch.records.push(source);

@@ -231,12 +231,14 @@ impl ImportSession {
         // Only a store with concurrent writers can lose a race; a savepoint
         // costs SQLite a copy of every page the batch touches.
         let retries = self.backend.has_concurrent_writers();
+        // Where this batch's records start, stored with it and kept in memory after.
+        let offsets = batch.line_offsets(self.line_offset);
         let mut attempt = 1;
         let (outcome, events) = loop {
             if retries {
                 self.backend.savepoint("batch").await?;
             }
-            match self.write_batch_once(&run, batch, budget).await {
+            match self.write_batch_once(&run, batch, &offsets, budget).await {
                 Ok(done) => {
                     if retries {
                         self.backend.release("batch").await?;
@@ -259,7 +261,6 @@ impl ImportSession {
         };
         self.pending_events.extend(events);
         if self.known_offsets.len() < MAX_KNOWN_OFFSETS {
-            let offsets = batch.line_offsets(self.line_offset);
             self.known_offsets.extend(offsets);
         }
         self.line_offset = batch.last_line_offset();
@@ -327,11 +328,13 @@ impl ImportSession {
         }
     }
 
-    /// One attempt at a batch, inside its savepoint.
+    /// One attempt at a batch, inside its savepoint; `offsets` are where
+    /// its records start (see [`ValidBatch::line_offsets`]).
     async fn write_batch_once(
         &mut self,
         run: &RunContext,
         batch: &ValidBatch,
+        offsets: &[(u64, i64)],
         budget: Option<Budget>,
     ) -> Result<(BatchOutcome, Vec<PendingEvent>), StoreError> {
         let (plan, inserted, events) = match &batch.rows {
@@ -347,9 +350,8 @@ impl ImportSession {
         if !rejects.is_empty() {
             self.backend.insert_rejects(run, &rejects).await?;
         }
-        let offsets = batch.line_offsets(self.line_offset);
         if !offsets.is_empty() {
-            self.backend.insert_line_offsets(run, &offsets).await?;
+            self.backend.insert_line_offsets(run, offsets).await?;
         }
         self.backend
             .checkpoint(run, plan.through, inserted, rejects.len() as u64)
