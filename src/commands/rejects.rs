@@ -11,8 +11,8 @@ use super::{Context, Destination, Settings, print_json, print_stdout};
 use crate::cli::{RejectSelection, RejectsCommand};
 use crate::error::{CommandError, Exit, output_failed, usage};
 use crate::report::html;
-use crate::report::review::{RejectFilter, ReviewError, for_each_reject, input_shape, review, write_as_input};
-use crate::report::{RejectReportWriter, ReportError};
+use crate::report::review::{ReviewError, input_shape, review, write_as_input};
+use crate::report::{RejectFilter, ReportError, write_reject_report};
 use crate::store::{RunInfo, RunRejects};
 
 pub(super) async fn run(settings: &Settings, command: RejectsCommand) -> Result<Exit, CommandError> {
@@ -84,11 +84,8 @@ async fn export(
         }
         return Ok(Exit::Completed);
     }
-    let mut writer = RejectReportWriter::new(destination).map_err(|e| output_failed(e.into()))?;
-    for_each_reject(&mut pages, &filter, |row| writer.write(row).map_err(Into::into))
-        .await
-        .map_err(review_failed)?;
-    writer.finish().and_then(Destination::finish).map_err(output_failed)?;
+    let destination = write_reject_report(&mut pages, &filter, destination).await?;
+    destination.finish().map_err(output_failed)?;
     Ok(Exit::Completed)
 }
 

@@ -32,7 +32,7 @@ use crate::error::{CommandError, StopSignal, failed};
 use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
-use crate::report::{ReportError, RunTotals, Summary, write_reject_report};
+use crate::report::{RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::session::RejectLimit;
 use crate::store::{ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
@@ -340,7 +340,7 @@ async fn write_report_file(session: &mut ImportSession, report: &OutputFile) -> 
     let cannot_write =
         |e: &dyn std::fmt::Display| failed(format!("cannot write the reject report {}: {e}", report.path.display()));
     let file = report.create().map_err(|e| cannot_write(&e))?;
-    match write_reject_report(session, file).await {
+    match write_reject_report(session, &RejectFilter::default(), file).await {
         Ok(mut file) => {
             file.flush().map_err(|e| cannot_write(&e))?;
             file.commit().map_err(|e| cannot_write(&e))

@@ -182,7 +182,15 @@ fn cut_raw(bytes: &[u8], total_bytes: u64) -> String {
     if head.ends_with('\u{FFFD}') {
         head.pop();
     }
-    format!("{head}... [cut: the record is {total_bytes} bytes; the first {RAW_CUT_BYTES} are shown]")
+    format!("{head}... [cut: the record is {total_bytes} bytes; the first {RAW_CUT_BYTES} {CUT_END}")
+}
+
+/// How [`cut_raw`]'s marker ends.
+const CUT_END: &str = "are shown]";
+
+/// Whether a reject's raw text was cut by [`cut_raw`] (so it is not the record as it was).
+pub fn is_cut_raw(raw: &str) -> bool {
+    raw.ends_with(CUT_END) && raw.contains("... [cut: the record is ")
 }
 
 struct CsvSource {

@@ -8,5 +8,5 @@ pub mod reject_report;
 pub mod review;
 pub mod summary;
 
-pub use reject_report::{RejectReportWriter, ReportError, write_reject_report};
+pub use reject_report::{RejectFilter, RejectReportWriter, ReportError, for_each_reject, write_reject_report};
 pub use summary::{RunTotals, Summary};

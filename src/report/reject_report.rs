@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use crate::batch::RejectRow;
+use crate::domain::RejectReason;
 use crate::store::{RejectPages, StoreError};
 
 /// Rejects read back per query.
@@ -26,19 +27,48 @@ impl From<csv::Error> for ReportError {
     }
 }
 
-/// Writes a run's whole reject report to `out` (flushed), reading it page by
-/// page so that memory stays flat however many rejects the run has.
-pub async fn write_reject_report<W: Write>(pages: &mut dyn RejectPages, out: W) -> Result<W, ReportError> {
-    let mut writer = RejectReportWriter::new(out)?;
+/// Which of a run's rejects to take (`rejects export --reason/--field`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RejectFilter {
+    pub reason: Option<RejectReason>,
+    pub field: Option<String>,
+}
+
+impl RejectFilter {
+    pub fn matches(&self, row: &RejectRow) -> bool {
+        self.reason.is_none_or(|reason| reason == row.reason)
+            && self.field.as_ref().is_none_or(|field| *field == row.field)
+    }
+}
+
+/// Calls `each` with every reject of the run that `filter` takes, in record
+/// order, reading them page by page so that memory stays flat however many
+/// rejects the run has.
+pub async fn for_each_reject(
+    pages: &mut dyn RejectPages,
+    filter: &RejectFilter,
+    mut each: impl FnMut(&RejectRow) -> std::io::Result<()>,
+) -> Result<(), ReportError> {
     let mut after = 0;
     loop {
         let page = pages.reject_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.record;
-        for row in &page {
-            writer.write(row)?;
+        for row in page.iter().filter(|row| filter.matches(row)) {
+            each(row)?;
         }
     }
+    Ok(())
+}
+
+/// Writes the run's rejects that `filter` takes as the report to `out` (flushed).
+pub async fn write_reject_report<W: Write>(
+    pages: &mut dyn RejectPages,
+    filter: &RejectFilter,
+    out: W,
+) -> Result<W, ReportError> {
+    let mut writer = RejectReportWriter::new(out)?;
+    for_each_reject(pages, filter, |row| writer.write(row).map_err(Into::into)).await?;
     Ok(writer.finish()?)
 }
 
@@ -89,7 +119,6 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::RejectReason;
 
     #[test]
     fn formula_cells_are_neutralised() {

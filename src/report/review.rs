@@ -1,9 +1,10 @@
-//! Reviewing a run's rejects: which of them a command takes (`--reason`,
-//! `--field`), the groups `rejects summary` and the HTML report show, the
-//! rejected field's value read back out of the raw record, and the rejected
-//! records as the input had them (`rejects export --as-input`).
+//! Reviewing a run's rejects: the groups `rejects summary` and the HTML
+//! report show, the rejected field's value read back out of the raw record,
+//! and the rejected records as the input had them (`rejects export
+//! --as-input`).
 //!
-//! Everything here reads the run's rejects page by page, so memory stays
+//! Everything here reads the run's rejects page by page
+//! ([`for_each_reject`]), so memory stays
 //! flat however many rejects a run has: a group keeps its count and its
 //! first few examples only.
 
@@ -13,48 +14,15 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::batch::{Format, ImportKind, RejectRow};
+use super::reject_report::{RejectFilter, ReportError, for_each_reject};
+use crate::batch::{Format, ImportKind};
 use crate::domain::RejectReason;
 use crate::import::columns::{columns, find_column};
+use crate::import::reader::is_cut_raw;
 use crate::store::{RejectPages, RunInfo, StoreError};
-
-/// Rejects read back per query.
-const PAGE: u32 = 10_000;
 
 /// Examples kept per group.
 pub const EXAMPLES_PER_GROUP: usize = 3;
-
-/// Which of a run's rejects to take.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RejectFilter {
-    pub reason: Option<RejectReason>,
-    pub field: Option<String>,
-}
-
-impl RejectFilter {
-    pub fn matches(&self, row: &RejectRow) -> bool {
-        self.reason.is_none_or(|reason| reason == row.reason)
-            && self.field.as_ref().is_none_or(|field| *field == row.field)
-    }
-}
-
-/// Calls `each` with every reject of the run that `filter` takes, in record order.
-pub async fn for_each_reject(
-    pages: &mut dyn RejectPages,
-    filter: &RejectFilter,
-    mut each: impl FnMut(&RejectRow) -> std::io::Result<()>,
-) -> Result<(), ReviewError> {
-    let mut after = 0;
-    loop {
-        let page = pages.reject_page(after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.record;
-        for row in page.iter().filter(|row| filter.matches(row)) {
-            each(row)?;
-        }
-    }
-    Ok(())
-}
 
 /// Why a review could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +34,15 @@ pub enum ReviewError {
     /// The run cannot give back its input's records.
     #[error("{0}")]
     NotPossible(String),
+}
+
+impl From<ReportError> for ReviewError {
+    fn from(error: ReportError) -> Self {
+        match error {
+            ReportError::Store(error) => ReviewError::Store(error),
+            ReportError::Write(error) => ReviewError::Write(error),
+        }
+    }
 }
 
 /// One reject, as an example of its group.
@@ -248,7 +225,7 @@ pub async fn write_as_input<W: Write>(
     }
     let mut counts = AsInputCounts::default();
     for_each_reject(pages, filter, |row| {
-        if row.raw.ends_with(CUT_MARKER_END) && row.reason == RejectReason::MalformedRecord {
+        if row.reason == RejectReason::MalformedRecord && is_cut_raw(&row.raw) {
             counts.cut += 1;
             return Ok(());
         }
@@ -259,9 +236,6 @@ pub async fn write_as_input<W: Write>(
     out.flush()?;
     Ok((out, counts))
 }
-
-/// How the raw text of a record over the cap ends (see the reader).
-const CUT_MARKER_END: &str = " are shown]";
 
 /// What `write_as_input` wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
