@@ -78,12 +78,7 @@ impl Progress {
             ));
             return;
         }
-        if bar.length().is_none() {
-            let style = ProgressStyle::with_template(BAR)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            bar.set_style(style);
-        }
+        show_counts(bar);
         bar.set_length(estimate.max(committed).max(batch.read_through).max(1));
         bar.set_position(committed);
         bar.set_message(format!("{rejected} rejects"));
@@ -93,12 +88,7 @@ impl Progress {
     /// bar shows 100% and stays.
     pub fn finish(&self, records: u64, rejected: u64) {
         if let Some(bar) = &self.bar {
-            if bar.length().is_none() {
-                let style = ProgressStyle::with_template(BAR)
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> ");
-                bar.set_style(style);
-            }
+            show_counts(bar);
             bar.set_length(records.max(1));
             bar.set_position(records.max(1));
             bar.set_message(format!("{rejected} rejects"));
@@ -111,6 +101,16 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.abandon();
         }
+    }
+}
+
+/// Switches the bar from the waiting message to the counts, once.
+fn show_counts(bar: &ProgressBar) {
+    if bar.length().is_none() {
+        let style = ProgressStyle::with_template(BAR)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
     }
 }
 
