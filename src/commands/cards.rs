@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 
 use super::{Context, Destination, Settings, print_json, read_json_body};
@@ -15,9 +16,6 @@ use crate::store::{CardView, GenerateCards, SeriesRef};
 
 /// Most cards one `cards generate` call may make.
 pub const MAX_GENERATE_COUNT: u64 = 100_000;
-
-/// Cards read per query by `cards export`.
-const EXPORT_PAGE: u32 = 10_000;
 
 pub(super) async fn run(settings: &Settings, command: CardsCommand) -> Result<Exit, CommandError> {
     match command {
@@ -176,18 +174,10 @@ async fn export(settings: &Settings, run_id: i64, output: Option<PathBuf>) -> Re
         return Err(usage(format!("run {run_id} does not exist in org {}", context.org_id)));
     }
     let mut csv = NumbersCsv::new(Destination::new(outputs.first())?).map_err(output_failed)?;
-    let mut after = 0;
-    loop {
-        let page = context
-            .store
-            .run_cards(context.org_id, run_id, after, EXPORT_PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.card_id;
-        for card in &page {
-            csv.write(&card.card_number, &card.series_code, &card.status_label)
-                .map_err(output_failed)?;
-        }
+    let mut cards = context.store.run_cards(context.org_id, run_id);
+    while let Some(card) = cards.try_next().await? {
+        csv.write(&card.card_number, &card.series_code, &card.status_label)
+            .map_err(output_failed)?;
     }
     csv.finish().map_err(output_failed)?;
     Ok(())

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
 use super::session::backend::{CardExternalId, Holder};
-use super::{CardView, RunInfo, RunState, RunStatus, StoreError};
+use super::{CardView, RunCard, RunInfo, RunState, RunStatus, StoreError};
 use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{NewSeries, RejectReason, Series};
@@ -229,6 +229,21 @@ where
         previous_external_id: row.optional_text("previous_external_id")?,
         payload: row.optional_text("payload")?,
         created_at: row.text("created_at")?,
+    })
+}
+
+/// A card as `cards export` writes it: `id, card_number, code` (its
+/// series), `status_label`.
+pub fn run_card<R>(row: &R) -> Result<RunCard, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(RunCard {
+        card_id: row.integer("id")?,
+        card_number: row.text("card_number")?,
+        series_code: row.text("code")?,
+        status_label: row.text("status_label")?,
     })
 }
 

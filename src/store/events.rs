@@ -33,7 +33,8 @@ pub enum EventPayload {
     CardCreated(CardSnapshot),
     ExternalIdSet {
         card_id: i64,
-        /// `None` if the card is gone.
+        /// Kept with the event; `None` only for an event stored before it
+        /// was, whose card was gone by then.
         card_number: Option<String>,
         external_id: String,
         previous_external_id: Option<String>,

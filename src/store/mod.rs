@@ -14,6 +14,7 @@ pub mod url;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
 
 use crate::batch::RejectRow;
@@ -234,8 +235,11 @@ pub trait Store: Send + Sync {
         deliver: &mut DeliverNumbers<'_>,
     ) -> Result<GeneratedCards, StoreError>;
 
-    /// Up to `limit` cards that run `run_id` created, with ids above `after_id`, in id order.
-    async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError>;
+    /// The cards that run `run_id` created, in id order, as one query read
+    /// as it goes: on PostgreSQL cards' ids have a BRIN index only, which
+    /// pages by id could not use without scanning the rest of the table
+    /// for each page.
+    fn run_cards(&self, org_id: i64, run_id: i64) -> BoxStream<'_, Result<RunCard, StoreError>>;
 
     /// Inserts one card and its `card_created` event; returns the card id.
     async fn add_card(&self, org_id: i64, card: &NewCard) -> Result<i64, StoreError>;

@@ -120,6 +120,26 @@ fn stop_mid_way(ws: &Workspace, args: &[&str], records: u64, stop: Stop) -> Opti
             if child.try_wait().unwrap().is_some() {
                 return None;
             }
+            if ws.backend == Backend::Postgres {
+                // Between two batches (settling the last commit's cards
+                // included) the import holds nothing; the signals must
+                // find it inside a batch, waiting for the lock.
+                let waiting = Instant::now() + Duration::from_secs(10);
+                while ws
+                    .query_i64(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cardbatch' \
+                         AND wait_event_type = 'Lock' AND query LIKE 'COPY%'",
+                    )
+                    .unwrap_or(0)
+                    == 0
+                {
+                    if child.try_wait().unwrap().is_some() {
+                        return None;
+                    }
+                    assert!(Instant::now() < waiting, "the import never waited for the lock");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             send_signal(&child, "INT");
             std::thread::sleep(Duration::from_millis(300));
             if child.try_wait().unwrap().is_some() {

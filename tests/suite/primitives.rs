@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use cardbatch::batch::{CardRow, ExternalIdRow, ImportKind, RejectRow};
 use cardbatch::domain::RejectReason;
+use cardbatch::store::events::EventPayload;
 use cardbatch::store::session::backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
 use cardbatch::store::{self, DatabaseUrl, ImportStart, OpenOptions, RunStatus, Store};
 use compact_str::CompactString;
@@ -299,6 +300,7 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
                     PendingEvent::ExternalIdSet {
                         run_id: run.run_id,
                         card_id: card.card_id,
+                        card_number: "6001000000000992".into(),
                         external_id: "CX00000009".into(),
                         previous_external_id: None,
                         created_at,
@@ -323,6 +325,13 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
         );
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+        // The external ID's event names its card by the number it keeps.
+        match &events[3].payload {
+            EventPayload::ExternalIdSet { card_number, .. } => {
+                assert_eq!(card_number.as_deref(), Some("6001000000000992"))
+            }
+            other => panic!("{other:?}"),
+        }
         // Paging from any watermark, with pages that end inside the
         // customers' batch row, gives the same events.
         for limit in 1..=3 {

@@ -36,6 +36,10 @@ pub(super) struct PgImport {
     dry_run: bool,
     /// The sequence behind `cards.id`.
     card_ids: String,
+    /// Cards were written since the last commit (see [`super::settle_new_cards`]).
+    wrote_cards: bool,
+    /// Committed cards not yet settled (the lock was busy).
+    unsettled: bool,
 }
 
 /// Finds or creates the run, takes its advisory lock (a real run) and opens the backend.
@@ -85,6 +89,8 @@ pub(super) async fn open(
         run,
         dry_run: start.dry_run,
         card_ids,
+        wrote_cards: false,
+        unsettled: false,
     })
 }
 
@@ -196,6 +202,9 @@ impl ImportBackend for PgImport {
 
     async fn commit(&mut self) -> Result<(), StoreError> {
         sqlx::raw_sql("COMMIT").execute(&mut *self.connection).await?;
+        if std::mem::take(&mut self.wrote_cards) || self.unsettled {
+            self.unsettled = !super::settle_new_cards(&mut self.connection, super::SETTLE_WAIT_BETWEEN).await;
+        }
         Ok(())
     }
 
@@ -303,6 +312,7 @@ impl ImportBackend for PgImport {
             .bind(&self.card_ids)
             .fetch_one(&mut *self.connection)
             .await?;
+        self.wrote_cards = true;
         Ok(CardInsert::Inserted {
             ids: Some((first, last)),
             skipped: Vec::new(),
@@ -547,6 +557,7 @@ impl ImportBackend for PgImport {
         let mut first_rows = Vec::with_capacity(events.len());
         let mut last_rows = Vec::with_capacity(events.len());
         let mut card_ids = Vec::with_capacity(events.len());
+        let mut card_numbers = Vec::with_capacity(events.len());
         let mut external_ids = Vec::with_capacity(events.len());
         let mut previous_external_ids = Vec::with_capacity(events.len());
         let mut created = Vec::with_capacity(events.len());
@@ -578,6 +589,7 @@ impl ImportBackend for PgImport {
                     first_rows.push(Some(*first_card_id));
                     last_rows.push(Some(*last_card_id));
                     card_ids.push(None);
+                    card_numbers.push(None);
                     external_ids.push(None);
                     previous_external_ids.push(None);
                     created.push(created_at.as_str());
@@ -585,6 +597,7 @@ impl ImportBackend for PgImport {
                 PendingEvent::ExternalIdSet {
                     run_id,
                     card_id,
+                    card_number,
                     external_id,
                     previous_external_id,
                     created_at,
@@ -594,6 +607,7 @@ impl ImportBackend for PgImport {
                     first_rows.push(None);
                     last_rows.push(None);
                     card_ids.push(Some(*card_id));
+                    card_numbers.push(Some(card_number.as_str()));
                     external_ids.push(Some(external_id.as_str()));
                     previous_external_ids.push(previous_external_id.as_deref());
                     created.push(created_at.as_str());
@@ -601,11 +615,11 @@ impl ImportBackend for PgImport {
             }
         }
         sqlx::query(
-            "INSERT INTO events (id, org_id, run_id, kind, event_count, first_row, last_row, card_id, external_id, \
-             previous_external_id, created_at) \
-             SELECT i, $1, r, k, c, f, l, d, e, p, t::timestamptz FROM unnest($2::bigint[], $3::bigint[], $4::text[], \
-             $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[]) \
-             AS u(i, r, k, c, f, l, d, e, p, t)",
+            "INSERT INTO events (id, org_id, run_id, kind, event_count, first_row, last_row, card_id, card_number, \
+             external_id, previous_external_id, created_at) \
+             SELECT i, $1, r, k, c, f, l, d, n, e, p, t::timestamptz FROM unnest($2::bigint[], $3::bigint[], \
+             $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], \
+             $11::text[], $12::text[]) AS u(i, r, k, c, f, l, d, n, e, p, t)",
         )
         .bind(org_id)
         .bind(&ids)
@@ -615,6 +629,7 @@ impl ImportBackend for PgImport {
         .bind(&first_rows)
         .bind(&last_rows)
         .bind(&card_ids)
+        .bind(&card_numbers)
         .bind(&external_ids)
         .bind(&previous_external_ids)
         .bind(&created)
@@ -696,6 +711,9 @@ impl ImportBackend for PgImport {
         if self.dry_run {
             sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
         } else {
+            if self.unsettled {
+                super::settle_new_cards(&mut self.connection, super::SETTLE_WAIT_AT_END).await;
+            }
             sqlx::query("SELECT pg_advisory_unlock($1, $2)")
                 .bind(RUN_LOCK_SPACE)
                 .bind(self.run.run_id as i32)

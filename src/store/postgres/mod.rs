@@ -6,8 +6,10 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Row, Transaction};
 
@@ -88,6 +90,55 @@ const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_numbe
      c.status_label, c.transaction_not_allowed, c.mapped_entity::text AS mapped_entity, s.series_type \
      FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
      WHERE c.org_id = $1 AND c.card_number = $2";
+
+/// Makes cards just committed findable by id range: summarizes the page
+/// ranges of `cards` that its BRIN index on id does not cover yet (a range
+/// query reads every unsummarized range, whatever range it asks for), and
+/// analyzes `cards` if it never was (the planner costs a BRIN index by the
+/// column's statistics, and without them reads the whole table instead).
+/// Run in a transaction of its own, which holds a lock that other
+/// summarizers and VACUUM take too (writers do not) for at most `wait`:
+/// a busy lock (autovacuum, which a wait over a second cancels) is left
+/// for a later call. Only a speed matter, so a failure (a role that does
+/// not own the table) is logged and left to VACUUM and ANALYZE. Returns
+/// whether it was done.
+pub(crate) async fn settle_new_cards(connection: &mut PgConnection, wait: Duration) -> bool {
+    let settled = async {
+        let mut tx = connection.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET LOCAL lock_timeout = {}",
+            wait.as_millis().max(1)
+        )))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("SELECT brin_summarize_new_values('cards_id'::regclass)")
+            .execute(&mut *tx)
+            .await?;
+        let analyzed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() \
+             AND tablename = 'cards' AND attname = 'id')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !analyzed {
+            sqlx::raw_sql("ANALYZE cards").execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    };
+    match settled.await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(%error, "new cards not summarized or analyzed now");
+            false
+        }
+    }
+}
+
+/// How long the end of an import or generation waits to settle its cards
+/// (long enough for autovacuum to be cancelled); a commit mid-import waits
+/// [`SETTLE_WAIT_BETWEEN`] and leaves a busy lock for later.
+pub(crate) const SETTLE_WAIT_AT_END: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE_WAIT_BETWEEN: Duration = Duration::from_millis(20);
 
 /// Reserves `count` event ids of the org and returns the first. The org's
 /// counter row stays locked until the transaction ends, so the ids follow
@@ -428,6 +479,7 @@ impl Store for PgStore {
         // The caller takes the numbers before they are committed: if it cannot, none are.
         deliver(&numbers).map_err(StoreError::Delivery)?;
         tx.commit().await?;
+        settle_new_cards(&mut *self.pool.acquire().await?, SETTLE_WAIT_AT_END).await;
         Ok(GeneratedCards {
             run_id,
             numbers,
@@ -458,15 +510,21 @@ impl Store for PgStore {
         .await;
         let card_id: i64 = match result {
             Ok(id) => id,
-            Err(error) => {
-                return Err(match violated_constraint(&error) {
-                    Some(constraint) if constraint == "cards_org_number" => {
-                        StoreError::CardNumberExists(card.card_number.clone())
-                    }
-                    Some(_) => StoreError::ExternalIdExists(card.external_id.clone().unwrap_or_default()),
-                    None => error.into(),
+            Err(error) if is_unique_violation(&error) => {
+                // The number is named when both keys are taken, whichever
+                // index PostgreSQL happened to check first.
+                drop(tx);
+                let number_taken = sqlx::query("SELECT 1 FROM cards WHERE org_id = $1 AND card_number = $2")
+                    .bind(org_id)
+                    .bind(&card.card_number)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                return Err(match number_taken {
+                    Some(_) => StoreError::CardNumberExists(card.card_number.clone()),
+                    None => StoreError::ExternalIdExists(card.external_id.clone().unwrap_or_default()),
                 });
             }
+            Err(error) => return Err(error.into()),
         };
         insert_event(
             &mut tx,
@@ -527,28 +585,17 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::Corrupt("no external ID reserved".into()))
     }
 
-    async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError> {
-        let rows = sqlx::query(
+    fn run_cards(&self, org_id: i64, run_id: i64) -> BoxStream<'_, Result<RunCard, StoreError>> {
+        sqlx::query(
             "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
              JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
-             WHERE c.org_id = $1 AND c.run_id = $2 AND c.id > $3 ORDER BY c.id LIMIT $4",
+             WHERE c.org_id = $1 AND c.run_id = $2 ORDER BY c.id",
         )
         .bind(org_id)
         .bind(run_id)
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RunCard {
-                    card_id: row.try_get(0)?,
-                    card_number: row.try_get(1)?,
-                    series_code: row.try_get(2)?,
-                    status_label: row.try_get(3)?,
-                })
-            })
-            .collect()
+        .fetch(&self.pool)
+        .map(|row| decode::run_card(&row?))
+        .boxed()
     }
 
     async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError> {
@@ -608,9 +655,9 @@ impl EventTables for PgEvents {
     async fn event_rows(&mut self, org_id: i64, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT e.id, e.kind, e.org_id, e.run_id, e.event_count, e.first_row, e.last_row, e.card_id, ",
-            "c.card_number, e.external_id, e.previous_external_id, e.payload::text AS payload, ",
+            "e.card_number, e.external_id, e.previous_external_id, e.payload::text AS payload, ",
             rfc3339!("e.created_at"),
-            " AS created_at FROM events e LEFT JOIN cards c ON c.org_id = e.org_id AND c.id = e.card_id ",
+            " AS created_at FROM events e ",
             "WHERE e.org_id = $1 AND e.id >= coalesce((SELECT max(id) FROM events WHERE org_id = $1 AND id <= $2 + 1), 0) ",
             "ORDER BY e.id LIMIT $3"
         ))

@@ -94,6 +94,7 @@ pub enum PendingEvent {
     ExternalIdSet {
         run_id: i64,
         card_id: i64,
+        card_number: String,
         external_id: String,
         previous_external_id: Option<String>,
         created_at: String,

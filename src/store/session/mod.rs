@@ -613,6 +613,7 @@ impl ImportSession {
                 Some(PendingEvent::ExternalIdSet {
                     run_id: run.run_id,
                     card_id: card.card_id,
+                    card_number: row.card_number.to_string(),
                     external_id: row.external_id.to_string(),
                     previous_external_id: card.external_id.clone(),
                     created_at: run.created_at.clone(),

@@ -519,7 +519,7 @@ impl ImportBackend for SqliteImport {
         for event in events {
             let query = sqlx::query(
                 "INSERT INTO events (id, org_id, run_id, kind, event_count, first_row, last_row, card_id, \
-                 external_id, previous_external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 card_number, external_id, previous_external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(next)
             .bind(org_id);
@@ -539,6 +539,7 @@ impl ImportBackend for SqliteImport {
                     .bind(None::<i64>)
                     .bind(None::<&str>)
                     .bind(None::<&str>)
+                    .bind(None::<&str>)
                     .bind(created_at),
                 PendingEvent::CustomersRegistered {
                     run_id,
@@ -555,10 +556,12 @@ impl ImportBackend for SqliteImport {
                     .bind(None::<i64>)
                     .bind(None::<&str>)
                     .bind(None::<&str>)
+                    .bind(None::<&str>)
                     .bind(created_at),
                 PendingEvent::ExternalIdSet {
                     run_id,
                     card_id,
+                    card_number,
                     external_id,
                     previous_external_id,
                     created_at,
@@ -569,6 +572,7 @@ impl ImportBackend for SqliteImport {
                     .bind(None::<i64>)
                     .bind(None::<i64>)
                     .bind(card_id)
+                    .bind(card_number.as_str())
                     .bind(external_id.as_str())
                     .bind(previous_external_id.as_deref())
                     .bind(created_at),

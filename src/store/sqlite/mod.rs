@@ -7,6 +7,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
@@ -419,28 +420,17 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Corrupt("no external ID reserved".into()))
     }
 
-    async fn run_cards(&self, org_id: i64, run_id: i64, after_id: i64, limit: u32) -> Result<Vec<RunCard>, StoreError> {
-        let rows = sqlx::query(
+    fn run_cards(&self, org_id: i64, run_id: i64) -> BoxStream<'_, Result<RunCard, StoreError>> {
+        sqlx::query(
             "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
              JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
-             WHERE c.org_id = ? AND c.run_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+             WHERE c.org_id = ? AND c.run_id = ? ORDER BY c.id",
         )
         .bind(org_id)
         .bind(run_id)
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RunCard {
-                    card_id: row.try_get(0)?,
-                    card_number: row.try_get(1)?,
-                    series_code: row.try_get(2)?,
-                    status_label: row.try_get(3)?,
-                })
-            })
-            .collect()
+        .fetch(&self.pool)
+        .map(|row| decode::run_card(&row?))
+        .boxed()
     }
 
     async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError> {
@@ -494,9 +484,8 @@ impl EventTables for SqliteEvents {
     async fn event_rows(&mut self, org_id: i64, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT e.id, e.kind, e.org_id, e.run_id, e.event_count, e.first_row, e.last_row, e.card_id, \
-             c.card_number, e.external_id, e.previous_external_id, e.payload, e.created_at \
-             FROM events e LEFT JOIN cards c ON c.org_id = e.org_id AND c.id = e.card_id \
-             WHERE e.org_id = ?1 AND e.id >= coalesce((SELECT max(id) FROM events WHERE org_id = ?1 AND id <= ?2 + 1), 0) \
+             e.card_number, e.external_id, e.previous_external_id, e.payload, e.created_at \
+             FROM events e WHERE e.org_id = ?1 AND e.id >= coalesce((SELECT max(id) FROM events WHERE org_id = ?1 AND id <= ?2 + 1), 0) \
              ORDER BY e.id LIMIT ?3",
         )
         .bind(org_id)
