@@ -35,8 +35,11 @@ import's rows, with no cardbatch code: the clean file is loaded into a
 temporary table (untimed), then, timed, the rows go into cardbatch's own
 tables in batches of 10,000 in one transaction, three ways: the cards only;
 the cards and one event row per batch (the light outbox); the cards and one
-JSON event per card (the outbox before issue 12). Against `sqlite3 .import` /
-`psql \\copy` as above. No importer of these tables beats its floor.
+JSON event per card (the outbox before issue 12). postgres-floor adds a
+fourth: the cards, exactly as cardbatch writes them, by one `\\copy` straight
+into `cards` (the way cardbatch writes them, in one statement rather than
+one per batch). Against `sqlite3 .import` / `psql \\copy` as above. No
+importer of these tables beats its floor.
 
 The release binary is built first; all files go to a temporary directory.
 """
@@ -342,6 +345,35 @@ def floor_writes(rows, outbox, **dialect):
 OUTBOXES = {"cards only": None, "cards + event row per batch": "batch", "cards + JSON event per card": "json"}
 
 
+COPY_FLOOR = "cards by one COPY"
+CARD_COLUMNS_AS_WRITTEN = ("org_id, series_id, card_number, external_id, status_label, customer_id, run_id, "
+                           "import_record, external_id_run_id, created_at")
+
+
+def write_cards_as_written(clean, path):
+    """The clean file's rows as cardbatch stores them in `cards` (CARD_COLUMNS_AS_WRITTEN), as CSV."""
+    with open(clean) as source, open(path, "w") as target:
+        next(source)
+        for record, line in enumerate(source, start=1):
+            number, series, status, external_id, customer_id = line.rstrip("\n").split(",")
+            series_id = 1 if series == "LUHN1" else 2
+            target.write(f"1,{series_id},{number},{external_id},{status},{customer_id},1,{record},1,"
+                         "2026-01-01T00:00:00Z\n")
+
+
+def copy_floor(url, schema, rows_as_written):
+    """Seconds PostgreSQL takes to `\\copy` the rows as written into cardbatch's `cards` holding the preload."""
+    for path in schema:
+        subprocess.run(["psql", "-q", url, "-f", path], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["psql", "-q", url, "-c",
+                    "INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, run_id, created_at) "
+                    f"SELECT 1, 1, 'P' || g, 'CY' || g, 'NOT_ISSUED', 0, now() FROM generate_series(1, {PRELOAD_ROWS}) g"],
+                   check=True)
+    return timed(["psql", "-q", url, "-c",
+                  f"\\copy cards ({CARD_COLUMNS_AS_WRITTEN}) FROM '{rows_as_written}' WITH (FORMAT csv)"],
+                 os.path.dirname(rows_as_written))[0]
+
+
 def postgres_floor(rounds, rows, fsync):
     work = tempfile.mkdtemp(prefix="cardbatch-floor-pg-")
     try:
@@ -349,9 +381,12 @@ def postgres_floor(rounds, rows, fsync):
         schema = [os.path.join(ROOT, "migrations", "postgres", name)
                   for name in sorted(os.listdir(os.path.join(ROOT, "migrations", "postgres")))]
         dialect = dict(record="rowid", created_at="now()", staged="staged", json_object="json_build_object")
-        floors, peer = {name: [] for name in OUTBOXES}, []
+        rows_as_written = os.path.join(work, "cards_as_written.csv")
+        write_cards_as_written(clean, rows_as_written)
+        floors, peer = {name: [] for name in [*OUTBOXES, COPY_FLOOR]}, []
         with throwaway_cluster(fsync) as fresh_database:
             for n in range(rounds):
+                floors[COPY_FLOOR].append(copy_floor(fresh_database(f"copyfloor{n}"), schema, rows_as_written))
                 for name, outbox in OUTBOXES.items():
                     url = fresh_database(f"floor{n}_{len(floors[name])}_{outbox or 'none'}")
                     for path in schema:
