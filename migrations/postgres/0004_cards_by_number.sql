@@ -7,20 +7,17 @@
 -- per card. A 1M-card COPY took 7.3 s instead of 8.2 s (see
 -- benches/README.md).
 --
--- The primary key is (card_number, org_id), not (org_id, card_number): a
--- B-tree led by org_id serves any query on one org, and the planner, with
--- no statistics yet on an org's cards (a new org, or a table never
--- analyzed), takes it over the BRIN index for a range of ids and reads the
--- org's every card for each range. Citus needs org_id in every unique key,
--- not first. Lookups give both columns, so the order costs them nothing.
---
--- A BRIN range is found by a range query only once it is summarized:
--- cardbatch summarizes what it wrote after each commit of an import and
--- after a generation (and analyzes the table if it never was, since the
--- planner costs a BRIN index by the column's statistics); VACUUM does it
--- for any other writer. (autosummarize is off: a large import fills ranges
--- faster than autovacuum's queue of 256 requests takes them, and each one
--- dropped is a line in the server log.)
+-- A BRIN range is found by a range query only once it is summarized, and
+-- the planner costs a BRIN index by the column's statistics; with no
+-- statistics for an org (a new org, or a table never analyzed) it prefers
+-- the primary key's B-tree for "org_id = $1" and reads the org's every card
+-- for each range. So cardbatch, after each commit of an import and after a
+-- generation, summarizes what it wrote and analyzes the table when the
+-- planner's estimate of the org's cards is below a tenth of what it just
+-- wrote; VACUUM and autovacuum's ANALYZE do the same for other writers.
+-- (autosummarize is off: a large import fills ranges faster than
+-- autovacuum's queue of 256 requests takes them, and each one dropped is a
+-- line in the server log.)
 --
 -- A card_external_id_set event named its card by id and read the number
 -- through a join; it now keeps the number itself (a card's number never
@@ -30,6 +27,5 @@ UPDATE events e SET card_number = c.card_number
     FROM cards c WHERE e.card_id IS NOT NULL AND c.org_id = e.org_id AND c.id = e.card_id;
 
 ALTER TABLE cards DROP CONSTRAINT cards_pkey;
-DROP INDEX cards_org_number;
-ALTER TABLE cards ADD CONSTRAINT cards_org_number PRIMARY KEY (card_number, org_id);
+ALTER TABLE cards ADD CONSTRAINT cards_org_number PRIMARY KEY USING INDEX cards_org_number;
 CREATE INDEX cards_id ON cards USING brin (id) WITH (pages_per_range = 32);

@@ -32,11 +32,14 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 pub(super) struct PgImport {
     connection: PoolConnection<Postgres>,
+    org_id: i64,
     run: RunState,
     dry_run: bool,
     /// The sequence behind `cards.id`.
     card_ids: String,
-    /// Cards were written since the last commit (see [`super::settle_new_cards`]).
+    /// Cards this process wrote for the run, and whether any since the last
+    /// commit (see [`super::settle_new_cards`]).
+    cards_written: u64,
     wrote_cards: bool,
     /// Committed cards not yet settled (the lock was busy).
     unsettled: bool,
@@ -86,9 +89,11 @@ pub(super) async fn open(
         .await?;
     Ok(PgImport {
         connection,
+        org_id,
         run,
         dry_run: start.dry_run,
         card_ids,
+        cards_written: 0,
         wrote_cards: false,
         unsettled: false,
     })
@@ -203,7 +208,9 @@ impl ImportBackend for PgImport {
     async fn commit(&mut self) -> Result<(), StoreError> {
         sqlx::raw_sql("COMMIT").execute(&mut *self.connection).await?;
         if std::mem::take(&mut self.wrote_cards) || self.unsettled {
-            self.unsettled = !super::settle_new_cards(&mut self.connection, super::SETTLE_WAIT_BETWEEN).await;
+            let (org_id, written) = (self.org_id, self.cards_written);
+            self.unsettled =
+                !super::settle_new_cards(&mut self.connection, org_id, written, super::SETTLE_WAIT_BETWEEN).await;
         }
         Ok(())
     }
@@ -313,6 +320,7 @@ impl ImportBackend for PgImport {
             .fetch_one(&mut *self.connection)
             .await?;
         self.wrote_cards = true;
+        self.cards_written += rows.len() as u64;
         Ok(CardInsert::Inserted {
             ids: Some((first, last)),
             skipped: Vec::new(),
@@ -712,7 +720,8 @@ impl ImportBackend for PgImport {
             sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
         } else {
             if self.unsettled {
-                super::settle_new_cards(&mut self.connection, super::SETTLE_WAIT_AT_END).await;
+                let (org_id, written) = (self.org_id, self.cards_written);
+                super::settle_new_cards(&mut self.connection, org_id, written, super::SETTLE_WAIT_AT_END).await;
             }
             sqlx::query("SELECT pg_advisory_unlock($1, $2)")
                 .bind(RUN_LOCK_SPACE)

@@ -91,18 +91,24 @@ const CARD_VIEW_SELECT: &str = "SELECT c.id, c.org_id, c.series_id, c.card_numbe
      FROM cards c JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
      WHERE c.org_id = $1 AND c.card_number = $2";
 
-/// Makes cards just committed findable by id range: summarizes the page
-/// ranges of `cards` that its BRIN index on id does not cover yet (a range
-/// query reads every unsummarized range, whatever range it asks for), and
-/// analyzes `cards` if it never was (the planner costs a BRIN index by the
-/// column's statistics, and without them reads the whole table instead).
+/// Makes cards just committed findable by id range, for reads by id range
+/// (a batch's `card_created` events, a run's cards) to read only the pages
+/// of that range:
+/// - summarizes the page ranges of `cards` that its BRIN index on id does
+///   not cover yet (a range query reads every unsummarized range);
+/// - analyzes `cards` when the planner believes the org holds fewer than a
+///   tenth of the `written` cards this command just stored (a new org, or
+///   a table never analyzed): with no statistics it costs the BRIN index as
+///   if ids were in random order, and prefers the primary key's B-tree for
+///   `org_id = $1`, reading the org's every card for each range.
+///
 /// Run in a transaction of its own, which holds a lock that other
 /// summarizers and VACUUM take too (writers do not) for at most `wait`:
 /// a busy lock (autovacuum, which a wait over a second cancels) is left
 /// for a later call. Only a speed matter, so a failure (a role that does
 /// not own the table) is logged and left to VACUUM and ANALYZE. Returns
 /// whether it was done.
-pub(crate) async fn settle_new_cards(connection: &mut PgConnection, wait: Duration) -> bool {
+pub(crate) async fn settle_new_cards(connection: &mut PgConnection, org_id: i64, written: u64, wait: Duration) -> bool {
     let settled = async {
         let mut tx = connection.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -114,13 +120,12 @@ pub(crate) async fn settle_new_cards(connection: &mut PgConnection, wait: Durati
         sqlx::query("SELECT brin_summarize_new_values('cards_id'::regclass)")
             .execute(&mut *tx)
             .await?;
-        let analyzed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() \
-             AND tablename = 'cards' AND attname = 'id')",
-        )
-        .fetch_one(&mut *tx)
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN SELECT 1 FROM cards WHERE org_id = {org_id}"
+        )))
+        .fetch_all(&mut *tx)
         .await?;
-        if !analyzed {
+        if estimated_rows(&plan).is_none_or(|rows| rows.saturating_mul(10) < written) {
             sqlx::raw_sql("ANALYZE cards").execute(&mut *tx).await?;
         }
         tx.commit().await
@@ -132,6 +137,13 @@ pub(crate) async fn settle_new_cards(connection: &mut PgConnection, wait: Durati
             false
         }
     }
+}
+
+/// The rows the top node of a text `EXPLAIN` expects (`... rows=N width=...`).
+fn estimated_rows(plan: &[String]) -> Option<u64> {
+    let top = plan.first()?;
+    let rows = &top[top.find(" rows=")? + " rows=".len()..];
+    rows.split(' ').next()?.parse().ok()
 }
 
 /// How long the end of an import or generation waits to settle its cards
@@ -479,7 +491,10 @@ impl Store for PgStore {
         // The caller takes the numbers before they are committed: if it cannot, none are.
         deliver(&numbers).map_err(StoreError::Delivery)?;
         tx.commit().await?;
-        settle_new_cards(&mut *self.pool.acquire().await?, SETTLE_WAIT_AT_END).await;
+        // The numbers are delivered and stored: what follows is only for speed.
+        if let Ok(mut connection) = self.pool.acquire().await {
+            settle_new_cards(&mut connection, org_id, numbers.len() as u64, SETTLE_WAIT_AT_END).await;
+        }
         Ok(GeneratedCards {
             run_id,
             numbers,
@@ -713,5 +728,21 @@ impl EventTables for PgEvents {
         .fetch_all(&mut *self.0)
         .await?;
         rows.iter().map(decode::customer_snapshot).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::estimated_rows;
+
+    #[test]
+    fn the_top_node_gives_the_estimate() {
+        let plan = [
+            "Bitmap Heap Scan on cards  (cost=35.83..1318.92 rows=455 width=0)".to_string(),
+            "  ->  Bitmap Index Scan on cards_org_number  (cost=0.00..35.83 rows=9 width=0)".to_string(),
+        ];
+        assert_eq!(estimated_rows(&plan), Some(455));
+        assert_eq!(estimated_rows(&[]), None);
+        assert_eq!(estimated_rows(&["Result  (cost=0.00..0.01 width=0)".to_string()]), None);
     }
 }
