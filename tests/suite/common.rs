@@ -326,45 +326,34 @@ impl Workspace {
     /// The org, series and existing card that the import fixtures expect
     /// (see tests/data/import/README.md).
     pub fn import_setup(&self) {
-        for (key, value) in [
-            ("CONF_CARD_NUMBER_LENGTH", "10"),
-            ("CONF_CARD_NUMBER_PREFIX", "CX"),
-            ("CARD_STATUS_LABELS", "LOST:SUSPENDED"),
+        self.import_setup_in("1");
+    }
+
+    /// The same setup in org `org`.
+    pub fn import_setup_in(&self, org: &str) {
+        let in_org = |command: &str| -> Vec<String> {
+            let mut args = vec!["--org".to_string(), org.to_string()];
+            args.extend(command.split(' ').map(str::to_string));
+            args
+        };
+        let run = |args: Vec<String>| self.ok_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        for command in [
+            "org set CONF_CARD_NUMBER_LENGTH 10",
+            "org set CONF_CARD_NUMBER_PREFIX CX",
+            "org set CARD_STATUS_LABELS LOST:SUSPENDED",
+            "series create --code LUHN1 --type PHYSICAL --prefix 6001 --length 16 --method LUHN_ALGO",
+            "series create --code MOD1 --type DIGITAL --prefix 77 --length 12 --method MOD7_ALGO",
+            "series create --code SLEEPY --type DIGITAL --prefix 88 --length 12 --active false",
         ] {
-            self.ok_json(&["org", "set", key, value]);
+            run(in_org(command));
         }
-        self.series(&[
-            "--code",
-            "LUHN1",
-            "--type",
-            "PHYSICAL",
-            "--prefix",
-            "6001",
-            "--length",
-            "16",
-            "--method",
-            "LUHN_ALGO",
-        ]);
-        self.series(&[
-            "--code",
-            "MOD1",
-            "--type",
-            "DIGITAL",
-            "--prefix",
-            "77",
-            "--length",
-            "12",
-            "--method",
-            "MOD7_ALGO",
-        ]);
-        self.series(&[
-            "--code", "SLEEPY", "--type", "DIGITAL", "--prefix", "88", "--length", "12", "--active", "false",
-        ]);
         let card = self.write(
             "existing.json",
             r#"{"seriesCode":"LUHN1","cardNumber":"6001000000000992"}"#,
         );
-        self.ok_json(&["cards", "add", "--json", card.to_str().unwrap()]);
+        let mut add = in_org("cards add --json");
+        add.push(card.to_str().unwrap().to_string());
+        run(add);
     }
 
     /// Copies a fixture from tests/data/import into the workspace.

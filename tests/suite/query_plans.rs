@@ -136,23 +136,7 @@ fn cards_are_read_by_id_range_after_an_import_and_a_generation() {
     assert!(read <= 64, "read {read} pages");
 
     // A new org in a table whose statistics know only the first.
-    for (key, value) in [("CONF_CARD_NUMBER_LENGTH", "10"), ("CONF_CARD_NUMBER_PREFIX", "CX")] {
-        ws.ok_json(&["--org", "2", "org", "set", key, value]);
-    }
-    ws.series(&[
-        "--org",
-        "2",
-        "--code",
-        "LUHN1",
-        "--type",
-        "PHYSICAL",
-        "--prefix",
-        "6001",
-        "--length",
-        "16",
-        "--method",
-        "LUHN_ALGO",
-    ]);
+    ws.import_setup_in("2");
     let (code, summary) = ws.import(&["cards", file.to_str().unwrap(), "--org", "2"]);
     assert_eq!(code, 4, "{summary}");
     assert_eq!(unsummarized(), ["0"]);
