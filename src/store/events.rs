@@ -111,6 +111,26 @@ pub trait EventTables: Send {
     ) -> Result<Vec<CustomerSnapshot>, StoreError>;
 }
 
+/// The rows an import's batch row stands for: run `$2`'s rows of org `$1`
+/// with ids `$3..=$4`, in id order, at most `$5` from the `$6`-th on (see
+/// [`EventTables::created_cards`]). `$N` placeholders, which both stores take.
+macro_rules! batch_rows {
+    ($select:literal) => {
+        concat!(
+            $select,
+            " WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4 ORDER BY id LIMIT $5 OFFSET $6"
+        )
+    };
+}
+
+/// A batch's cards, with the columns [`super::decode::card_snapshot`] reads.
+pub const CREATED_CARDS: &str =
+    batch_rows!("SELECT id, series_id, card_number, external_id, status_label, status_reason, customer_id FROM cards");
+
+/// A batch's customers, with the columns [`super::decode::customer_snapshot`] reads.
+pub const REGISTERED_CUSTOMERS: &str =
+    batch_rows!("SELECT id, customer_id, external_id, external_id_generated FROM customers");
+
 /// Rows read per query.
 const ROWS_PER_QUERY: u32 = 256;
 

@@ -177,6 +177,13 @@ pub struct GeneratedCards {
 /// Takes generated numbers before they are committed (see [`Store::generate_cards`]).
 pub type DeliverNumbers<'a> = dyn FnMut(&[String]) -> std::io::Result<()> + Send + 'a;
 
+/// The cards run `$2` of org `$1` created, in id order, with the columns
+/// [`decode::run_card`] reads (see [`Store::run_cards`]). `$N`
+/// placeholders, which both stores take.
+const RUN_CARDS: &str = "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
+     JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
+     WHERE c.org_id = $1 AND c.run_id = $2 ORDER BY c.id";
+
 /// A card as `cards export` writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunCard {

@@ -8,6 +8,7 @@
 //! opens and rolled back when it closes.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -37,12 +38,22 @@ pub(super) struct PgImport {
     dry_run: bool,
     /// The sequence behind `cards.id`.
     card_ids: String,
-    /// Cards this process wrote for the run, and whether any since the last
-    /// commit (see [`super::settle_new_cards`]).
+    /// Cards this process wrote for the run, and how many of them were
+    /// settled (see [`super::settle_new_cards`]).
     cards_written: u64,
-    wrote_cards: bool,
-    /// Committed cards not yet settled (the lock was busy).
-    unsettled: bool,
+    cards_settled: u64,
+}
+
+impl PgImport {
+    /// Settles the cards written since the last settling, if their commit
+    /// could get the lock within `wait`; the next call tries again if not.
+    async fn settle(&mut self, wait: Duration) {
+        if self.cards_written > self.cards_settled
+            && super::settle_new_cards(&mut self.connection, self.org_id, self.cards_written, wait).await
+        {
+            self.cards_settled = self.cards_written;
+        }
+    }
 }
 
 /// Finds or creates the run, takes its advisory lock (a real run) and opens the backend.
@@ -94,8 +105,7 @@ pub(super) async fn open(
         dry_run: start.dry_run,
         card_ids,
         cards_written: 0,
-        wrote_cards: false,
-        unsettled: false,
+        cards_settled: 0,
     })
 }
 
@@ -207,11 +217,7 @@ impl ImportBackend for PgImport {
 
     async fn commit(&mut self) -> Result<(), StoreError> {
         sqlx::raw_sql("COMMIT").execute(&mut *self.connection).await?;
-        if std::mem::take(&mut self.wrote_cards) || self.unsettled {
-            let (org_id, written) = (self.org_id, self.cards_written);
-            self.unsettled =
-                !super::settle_new_cards(&mut self.connection, org_id, written, super::SETTLE_WAIT_BETWEEN).await;
-        }
+        self.settle(super::SETTLE_WAIT_BETWEEN).await;
         Ok(())
     }
 
@@ -319,7 +325,6 @@ impl ImportBackend for PgImport {
             .bind(&self.card_ids)
             .fetch_one(&mut *self.connection)
             .await?;
-        self.wrote_cards = true;
         self.cards_written += rows.len() as u64;
         Ok(CardInsert::Inserted {
             ids: Some((first, last)),
@@ -719,10 +724,7 @@ impl ImportBackend for PgImport {
         if self.dry_run {
             sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
         } else {
-            if self.unsettled {
-                let (org_id, written) = (self.org_id, self.cards_written);
-                super::settle_new_cards(&mut self.connection, org_id, written, super::SETTLE_WAIT_AT_END).await;
-            }
+            self.settle(super::SETTLE_WAIT_AT_END).await;
             sqlx::query("SELECT pg_advisory_unlock($1, $2)")
                 .bind(RUN_LOCK_SPACE)
                 .bind(self.run.run_id as i32)

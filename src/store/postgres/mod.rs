@@ -13,11 +13,13 @@ use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Row, Transaction};
 
-use super::events::{CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, event_page};
+use super::events::{
+    CREATED_CARDS, CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, REGISTERED_CUSTOMERS, event_page,
+};
 use super::sequences::FreeIds;
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
+    RUN_CARDS, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
     is_unique_violation, new_secret, now,
 };
 use crate::batch::RejectRow;
@@ -601,16 +603,12 @@ impl Store for PgStore {
     }
 
     fn run_cards(&self, org_id: i64, run_id: i64) -> BoxStream<'_, Result<RunCard, StoreError>> {
-        sqlx::query(
-            "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
-             JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
-             WHERE c.org_id = $1 AND c.run_id = $2 ORDER BY c.id",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .fetch(&self.pool)
-        .map(|row| decode::run_card(&row?))
-        .boxed()
+        sqlx::query(RUN_CARDS)
+            .bind(org_id)
+            .bind(run_id)
+            .fetch(&self.pool)
+            .map(|row| decode::run_card(&row?))
+            .boxed()
     }
 
     async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError> {
@@ -692,18 +690,9 @@ impl EventTables for PgEvents {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<CardSnapshot>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, series_id, card_number, external_id, status_label, status_reason, customer_id FROM cards \
-             WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4 ORDER BY id LIMIT $5 OFFSET $6",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .bind(range.0)
-        .bind(range.1)
-        .bind(limit as i64)
-        .bind(skip as i64)
-        .fetch_all(&mut *self.0)
-        .await?;
+        let rows = self
+            .batch_rows(CREATED_CARDS, org_id, run_id, range, skip, limit)
+            .await?;
         rows.iter().map(decode::card_snapshot).collect()
     }
 
@@ -715,19 +704,33 @@ impl EventTables for PgEvents {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<CustomerSnapshot>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, customer_id, external_id, external_id_generated FROM customers \
-             WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4 ORDER BY id LIMIT $5 OFFSET $6",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .bind(range.0)
-        .bind(range.1)
-        .bind(limit as i64)
-        .bind(skip as i64)
-        .fetch_all(&mut *self.0)
-        .await?;
+        let rows = self
+            .batch_rows(REGISTERED_CUSTOMERS, org_id, run_id, range, skip, limit)
+            .await?;
         rows.iter().map(decode::customer_snapshot).collect()
+    }
+}
+
+impl PgEvents {
+    /// The rows `sql` ([`CREATED_CARDS`] or [`REGISTERED_CUSTOMERS`]) selects.
+    async fn batch_rows(
+        &mut self,
+        sql: &'static str,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+        Ok(sqlx::query(sql)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(range.0)
+            .bind(range.1)
+            .bind(limit as i64)
+            .bind(skip as i64)
+            .fetch_all(&mut *self.0)
+            .await?)
     }
 }
 

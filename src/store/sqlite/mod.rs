@@ -11,10 +11,12 @@ use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
-use super::events::{CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, event_page};
+use super::events::{
+    CREATED_CARDS, CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, REGISTERED_CUSTOMERS, event_page,
+};
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
+    RUN_CARDS, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
     is_unique_violation, new_secret, now,
 };
 use crate::batch::RejectRow;
@@ -421,16 +423,12 @@ impl Store for SqliteStore {
     }
 
     fn run_cards(&self, org_id: i64, run_id: i64) -> BoxStream<'_, Result<RunCard, StoreError>> {
-        sqlx::query(
-            "SELECT c.id, c.card_number, s.code, c.status_label FROM cards c \
-             JOIN card_series s ON s.org_id = c.org_id AND s.id = c.series_id \
-             WHERE c.org_id = ? AND c.run_id = ? ORDER BY c.id",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .fetch(&self.pool)
-        .map(|row| decode::run_card(&row?))
-        .boxed()
+        sqlx::query(RUN_CARDS)
+            .bind(org_id)
+            .bind(run_id)
+            .fetch(&self.pool)
+            .map(|row| decode::run_card(&row?))
+            .boxed()
     }
 
     async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError> {
@@ -504,18 +502,9 @@ impl EventTables for SqliteEvents {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<CardSnapshot>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, series_id, card_number, external_id, status_label, status_reason, customer_id FROM cards \
-             WHERE org_id = ? AND run_id = ? AND id BETWEEN ? AND ? ORDER BY id LIMIT ? OFFSET ?",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .bind(range.0)
-        .bind(range.1)
-        .bind(limit as i64)
-        .bind(skip as i64)
-        .fetch_all(&mut *self.0)
-        .await?;
+        let rows = self
+            .batch_rows(CREATED_CARDS, org_id, run_id, range, skip, limit)
+            .await?;
         rows.iter().map(decode::card_snapshot).collect()
     }
 
@@ -527,18 +516,32 @@ impl EventTables for SqliteEvents {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<CustomerSnapshot>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, customer_id, external_id, external_id_generated FROM customers \
-             WHERE org_id = ? AND run_id = ? AND id BETWEEN ? AND ? ORDER BY id LIMIT ? OFFSET ?",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .bind(range.0)
-        .bind(range.1)
-        .bind(limit as i64)
-        .bind(skip as i64)
-        .fetch_all(&mut *self.0)
-        .await?;
+        let rows = self
+            .batch_rows(REGISTERED_CUSTOMERS, org_id, run_id, range, skip, limit)
+            .await?;
         rows.iter().map(decode::customer_snapshot).collect()
+    }
+}
+
+impl SqliteEvents {
+    /// The rows `sql` ([`CREATED_CARDS`] or [`REGISTERED_CUSTOMERS`]) selects.
+    async fn batch_rows(
+        &mut self,
+        sql: &'static str,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        Ok(sqlx::query(sql)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(range.0)
+            .bind(range.1)
+            .bind(limit as i64)
+            .bind(skip as i64)
+            .fetch_all(&mut *self.0)
+            .await?)
     }
 }
