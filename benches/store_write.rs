@@ -53,6 +53,7 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
         dry_run: false,
         group_commits: true,
         overwrite_external_ids: false,
+        connections: 1,
         external_id_generation: None,
     };
     let clock = Instant::now();

@@ -133,6 +133,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::import::reader::DEFAULT_MAX_RECORD_BYTES as u64,
           value_parser = clap::value_parser!(u64).range(64..=1 << 30))]
     pub max_record_bytes: u64,
+    /// PostgreSQL connections a card import writes on: with 2, two batches
+    /// are written at once and committed in order (SQLite always writes on one).
+    #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub connections: u8,
     /// Validate everything, database checks included, write the reject report, change nothing.
     #[arg(long)]
     pub dry_run: bool,

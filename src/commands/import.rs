@@ -44,6 +44,7 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         max_record_bytes: args.max_record_bytes as usize,
         dry_run: args.dry_run,
         overwrite_external_ids: overwrite,
+        connections: usize::from(args.connections),
         quiet: settings.quiet,
     };
     let resume = resume_command();

@@ -34,7 +34,7 @@ use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
 use crate::report::{RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::session::RejectLimit;
-use crate::store::{ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
+use crate::store::{BatchOutcome, ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
 use interrupt::Interrupts;
 use reader::{RecordBatch, RecordSource, open_source};
@@ -59,6 +59,8 @@ pub struct ImportOptions {
     pub max_record_bytes: usize,
     pub dry_run: bool,
     pub overwrite_external_ids: bool,
+    /// Connections a card import may write on (`--connections`).
+    pub connections: usize,
     pub quiet: bool,
 }
 
@@ -121,6 +123,7 @@ pub async fn run_import(
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
+        connections: options.connections,
         external_id_generation,
     };
     let mut session = begin_import(store, org_id, start).await?;
@@ -253,44 +256,67 @@ async fn run_batches(
 
     let mut ending = Ending::Completed;
     let mut result = Ok(());
-    while let Some(valid) = valid_receiver.recv().await {
+    // With two lanes (and no reject budget, which runs through the batches
+    // in order), batches are written in pairs: one waits here for the next.
+    let pairs = session.has_lanes() && options.max_rejects.is_none();
+    let mut held: Option<ValidBatch> = None;
+    loop {
+        let valid = valid_receiver.recv().await;
         if let Some(signal) = interrupts.requested() {
             ending = Ending::Interrupted(signal);
             break;
         }
         let batch = match valid {
-            Ok(batch) => batch,
-            Err(error) => {
-                result = Err(failed(format!("reading {} failed: {error}", input.name)));
+            Some(Ok(batch)) => batch,
+            end_or_error => {
+                // The input ended or could not be read: what was read before is written first.
+                if let Some(first) = held.take() {
+                    match session.write_batch(&first, options.max_rejects).await {
+                        Ok(outcome) => {
+                            if let Some(stop) = after_batch(session, &first, &outcome, input, progress, interrupts) {
+                                ending = stop;
+                            }
+                        }
+                        Err(error) => {
+                            result = Err(error.into());
+                            break;
+                        }
+                    }
+                }
+                if let Some(Err(error)) = end_or_error {
+                    result = Err(failed(format!("reading {} failed: {error}", input.name)));
+                }
                 break;
             }
         };
+        if pairs && held.is_none() {
+            held = Some(batch);
+            continue;
+        }
         // The limit counts the whole run's rejects, earlier invocations included.
-        let outcome = match session.write_batch(&batch, options.max_rejects).await {
-            Ok(outcome) => outcome,
+        let written = match held.take() {
+            Some(first) => session
+                .write_pair(&first, &batch)
+                .await
+                .map(|[one, two]| vec![(first, one), (batch, two)]),
+            None => session
+                .write_batch(&batch, options.max_rejects)
+                .await
+                .map(|outcome| vec![(batch, outcome)]),
+        };
+        let written = match written {
+            Ok(written) => written,
             Err(error) => {
                 result = Err(error.into());
                 break;
             }
         };
-        let committed = session.committed();
-        let size = BatchSize {
-            records: batch.sources.len() as u64,
-            raw_bytes: batch.sources.iter().map(|source| source.raw.len() as u64).sum(),
-            read_through: batch.last_record(),
-        };
-        progress.update(
-            size,
-            input.bytes_read.load(Ordering::Relaxed),
-            committed.records_committed,
-            committed.rejected,
-        );
-        if outcome.stopped_at.is_some() {
-            ending = Ending::Aborted;
-            break;
-        }
-        if let Some(signal) = interrupts.requested() {
-            ending = Ending::Interrupted(signal);
+        let stop = written
+            .iter()
+            .filter_map(|(batch, outcome)| after_batch(session, batch, outcome, input, progress, interrupts))
+            .last();
+        if let Some(stop) = stop {
+            ending = stop;
             break;
         }
     }
@@ -308,6 +334,34 @@ async fn run_batches(
         Ending::Aborted | Ending::Interrupted(_) => session.state().records_committed,
     };
     Ok((records_read, ending, warnings))
+}
+
+/// Shows a written batch in the progress bar; says how the run ends if it
+/// must stop here (`--max-rejects` passed, or a signal).
+fn after_batch(
+    session: &ImportSession,
+    batch: &ValidBatch,
+    outcome: &BatchOutcome,
+    input: &Input,
+    progress: &mut Progress,
+    interrupts: &Interrupts,
+) -> Option<Ending> {
+    let committed = session.committed();
+    let size = BatchSize {
+        records: batch.sources.len() as u64,
+        raw_bytes: batch.sources.iter().map(|source| source.raw.len() as u64).sum(),
+        read_through: batch.last_record(),
+    };
+    progress.update(
+        size,
+        input.bytes_read.load(Ordering::Relaxed),
+        committed.records_committed,
+        committed.rejected,
+    );
+    if outcome.stopped_at.is_some() {
+        return Some(Ending::Aborted);
+    }
+    interrupts.requested().map(Ending::Interrupted)
 }
 
 /// The reader thread: batches into the channel until the input ends or nobody listens.

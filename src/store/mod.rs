@@ -317,8 +317,15 @@ const RUN_INFO_COLUMNS: &str = "id, kind, input_name, input_format, input_header
 
 /// Opens an import session on `store`.
 pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {
-    let backend = store.import_backend(org_id, &start).await?;
-    Ok(ImportSession::new(backend, org_id, start))
+    let mut backend = store.import_backend(org_id, &start).await?;
+    // Only card imports have pairs of batches to write at once (the other
+    // kinds lock or look up rows batch by batch).
+    let lane = if start.connections > 1 && start.kind == crate::batch::ImportKind::Cards && !start.dry_run {
+        backend.open_lane().await?
+    } else {
+        None
+    };
+    Ok(ImportSession::new(backend, lane, org_id, start))
 }
 
 /// A run's rejects, read a page at a time (the reject report is written from these).

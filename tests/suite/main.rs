@@ -15,6 +15,7 @@ mod generation_properties;
 mod import_cards;
 mod import_other;
 mod input_limits;
+mod lanes;
 mod outputs;
 mod primitives;
 mod query_plans;

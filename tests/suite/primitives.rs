@@ -22,6 +22,7 @@ fn start(dry_run: bool) -> ImportStart {
         dry_run,
         group_commits: false,
         overwrite_external_ids: false,
+        connections: 1,
         external_id_generation: None,
     }
 }
@@ -385,7 +386,69 @@ fn a_dry_run_leaves_nothing(backend_kind: Backend) {
     assert_eq!(ws.query_i64("SELECT count(*) FROM runs"), Some(0));
 }
 
+/// A second lane: PostgreSQL gives one on a connection of its own, whose
+/// checkpoint waits for the first lane's commit once the first holds the
+/// run, and whose cards take ids reserved after the first's even when they
+/// go in first. SQLite has one writer and gives none.
+fn a_second_lane_commits_after_the_first(backend_kind: Backend) {
+    let ws = backend_kind.workspace();
+    let (runtime, store) = open(&ws);
+    runtime.block_on(async {
+        let mut first = store.import_backend(1, &start(false)).await.unwrap();
+        let run = context(first.as_ref());
+        let lane = first.open_lane().await.unwrap();
+        let Some(mut second) = lane else {
+            assert_eq!(backend_kind, Backend::Sqlite);
+            // Holding the run and reserving ids cost a single writer nothing.
+            first.begin().await.unwrap();
+            first.hold_run(&run).await.unwrap();
+            first.reserve_card_ids(2).await.unwrap();
+            first.commit().await.unwrap();
+            first.close().await.unwrap();
+            return;
+        };
+        assert_eq!(second.run().run_id, run.run_id);
+        first.begin().await.unwrap();
+        first.hold_run(&run).await.unwrap();
+        first.reserve_card_ids(2).await.unwrap();
+        second.begin().await.unwrap();
+        second.reserve_card_ids(2).await.unwrap();
+        // The second lane's cards go in first, with the higher ids.
+        let later = [card(3, "6001000000000034", None), card(4, "6001000000000042", None)];
+        let earlier = [card(1, "6001000000000018", None), card(2, "6001000000000026", None)];
+        let ids_of = |insert: CardInsert| match insert {
+            CardInsert::Inserted { ids: Some(ids), .. } => ids,
+            other => panic!("{other:?}"),
+        };
+        let later_ids = ids_of(second.insert_cards(&run, &later.iter().collect::<Vec<_>>()).await.unwrap());
+        let earlier_ids = ids_of(first.insert_cards(&run, &earlier.iter().collect::<Vec<_>>()).await.unwrap());
+        assert!(earlier_ids.0 < earlier_ids.1 && earlier_ids.1 < later_ids.0 && later_ids.0 < later_ids.1);
+        // The second lane's checkpoint waits for the first's commit.
+        let second_run = context(second.as_ref());
+        let waiting = tokio::spawn(async move {
+            second.checkpoint(&second_run, 4, 2, 0).await.unwrap();
+            second
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "the second lane's checkpoint did not wait");
+        first.checkpoint(&run, 2, 2, 0).await.unwrap();
+        first.commit().await.unwrap();
+        let mut second = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the second lane's checkpoint ends once the first commits")
+            .unwrap();
+        second.commit().await.unwrap();
+        let stored = store.find_run(1, run.run_id).await.unwrap().unwrap();
+        assert_eq!((stored.records_committed, stored.inserted), (4, 4));
+        second.close().await.unwrap();
+        // The run's lock stays with the first lane until it closes.
+        first.close().await.unwrap();
+        store.import_backend(1, &start(false)).await.unwrap().close().await.unwrap();
+    });
+}
+
 crate::on_both_backends!(
+    a_second_lane_commits_after_the_first,
     transactions_savepoints_and_the_run,
     cards_keys_and_their_holders,
     external_ids_customers_rejects_and_events,

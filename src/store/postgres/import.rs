@@ -33,6 +33,10 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 pub(super) struct PgImport {
     connection: PoolConnection<Postgres>,
+    /// Where a second lane's connection comes from.
+    pool: PgPool,
+    /// False for a second lane, whose run lock the first lane holds.
+    holds_run_lock: bool,
     org_id: i64,
     run: RunState,
     dry_run: bool,
@@ -42,6 +46,8 @@ pub(super) struct PgImport {
     /// settled (see [`super::settle_new_cards`]).
     cards_written: u64,
     cards_settled: u64,
+    /// Ids reserved for the next batch's cards, in order, until the transaction ends.
+    reserved_ids: Vec<i64>,
 }
 
 impl PgImport {
@@ -100,12 +106,15 @@ pub(super) async fn open(
         .await?;
     Ok(PgImport {
         connection,
+        pool: pool.clone(),
+        holds_run_lock: !start.dry_run,
         org_id,
         run,
         dry_run: start.dry_run,
         card_ids,
         cards_written: 0,
         cards_settled: 0,
+        reserved_ids: Vec::new(),
     })
 }
 
@@ -185,6 +194,11 @@ const COPY_CARDS: &str = "COPY cards (org_id, run_id, created_at, series_id, car
      status_reason, customer_id, extended_fields, custom_fields, mapped_entity, import_record, external_id_run_id) \
      FROM STDIN (FORMAT binary)";
 
+/// The same with the ids reserved for the batch ([`ImportBackend::reserve_card_ids`]).
+const COPY_CARDS_WITH_IDS: &str = "COPY cards (id, org_id, run_id, created_at, series_id, card_number, external_id, \
+     status_label, status_reason, customer_id, extended_fields, custom_fields, mapped_entity, import_record, \
+     external_id_run_id) FROM STDIN (FORMAT binary)";
+
 #[async_trait]
 impl ImportBackend for PgImport {
     fn run(&self) -> &RunState {
@@ -208,6 +222,48 @@ impl ImportBackend for PgImport {
         }
     }
 
+    async fn open_lane(&mut self) -> Result<Option<Box<dyn ImportBackend>>, StoreError> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        let mut connection = self.pool.acquire().await?;
+        connection.close_on_drop();
+        Ok(Some(Box::new(PgImport {
+            connection,
+            pool: self.pool.clone(),
+            holds_run_lock: false,
+            org_id: self.org_id,
+            run: self.run.clone(),
+            dry_run: false,
+            card_ids: self.card_ids.clone(),
+            cards_written: 0,
+            cards_settled: 0,
+            reserved_ids: Vec::new(),
+        })))
+    }
+
+    async fn hold_run(&mut self, run: &RunContext) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM runs WHERE org_id = $1 AND id = $2 FOR UPDATE")
+            .bind(run.org_id)
+            .bind(run.run_id)
+            .execute(&mut *self.connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn reserve_card_ids(&mut self, count: usize) -> Result<(), StoreError> {
+        // One sequence call per id, in order; other writers' calls may fall
+        // between them, never a later reservation's.
+        let mut ids: Vec<i64> = sqlx::query_scalar("SELECT nextval($1::regclass) FROM generate_series(1, $2)")
+            .bind(&self.card_ids)
+            .bind(count as i64)
+            .fetch_all(&mut *self.connection)
+            .await?;
+        ids.sort_unstable();
+        self.reserved_ids = ids;
+        Ok(())
+    }
+
     async fn begin(&mut self) -> Result<(), StoreError> {
         if !self.dry_run {
             sqlx::raw_sql("BEGIN").execute(&mut *self.connection).await?;
@@ -216,12 +272,14 @@ impl ImportBackend for PgImport {
     }
 
     async fn commit(&mut self) -> Result<(), StoreError> {
+        self.reserved_ids.clear();
         sqlx::raw_sql("COMMIT").execute(&mut *self.connection).await?;
         self.settle(super::SETTLE_WAIT_BETWEEN).await;
         Ok(())
     }
 
     async fn rollback(&mut self) -> Result<(), StoreError> {
+        self.reserved_ids.clear();
         sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
         Ok(())
     }
@@ -289,10 +347,16 @@ impl ImportBackend for PgImport {
         }
         let created_at = postgres_microseconds(&run.created_at)
             .ok_or_else(|| StoreError::Corrupt(format!("batch time {:?}", run.created_at)))?;
-        let mut copy = BinaryRows::new(14, rows.len() * 120);
-        for row in rows {
+        // Ids reserved for this batch go in with the rows; otherwise the
+        // identity default gives them.
+        let reserved = (self.reserved_ids.len() >= rows.len()).then(|| &self.reserved_ids[..rows.len()]);
+        let mut copy = BinaryRows::new(if reserved.is_some() { 15 } else { 14 }, rows.len() * 128);
+        for (index, row) in rows.iter().enumerate() {
             let extras = row.extras();
             copy.begin_row();
+            if let Some(ids) = reserved {
+                copy.integer(ids[index]);
+            }
             copy.integer(run.org_id);
             copy.integer(run.run_id);
             copy.timestamp(created_at);
@@ -307,6 +371,20 @@ impl ImportBackend for PgImport {
             copy.optional_text(extras.mapped_entity.as_deref());
             copy.integer(row.record as i64);
             copy.optional_integer(row.external_id.as_ref().map(|_| run.run_id));
+        }
+        if let Some(ids) = reserved {
+            let (first, last) = (ids[0], ids[ids.len() - 1]);
+            return match copy_in(&mut self.connection, COPY_CARDS_WITH_IDS, copy.finish()).await {
+                Ok(_) => {
+                    self.cards_written += rows.len() as u64;
+                    Ok(CardInsert::Inserted {
+                        ids: Some((first, last)),
+                        skipped: Vec::new(),
+                    })
+                }
+                Err(error) if is_unique_violation(&error) => Ok(CardInsert::Refused),
+                Err(error) => Err(error.into()),
+            };
         }
         // The batch's cards take ids above the sequence's value now, and it
         // gives ours in order; other writers' ids in between are not this run's.
@@ -725,11 +803,13 @@ impl ImportBackend for PgImport {
             sqlx::raw_sql("ROLLBACK").execute(&mut *self.connection).await?;
         } else {
             self.settle(super::SETTLE_WAIT_AT_END).await;
-            sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-                .bind(RUN_LOCK_SPACE)
-                .bind(self.run.run_id as i32)
-                .execute(&mut *self.connection)
-                .await?;
+            if self.holds_run_lock {
+                sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                    .bind(RUN_LOCK_SPACE)
+                    .bind(self.run.run_id as i32)
+                    .execute(&mut *self.connection)
+                    .await?;
+            }
         }
         Ok(())
     }

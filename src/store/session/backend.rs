@@ -136,6 +136,29 @@ pub trait ImportBackend: Send {
     /// was judged).
     fn lost_a_race(&self, error: &StoreError) -> bool;
 
+    /// A second backend for the same run on a connection of its own, for a
+    /// store that writes faster on two connections than on one (the session's
+    /// lanes); `None` for a store with one writer. The run's lock stays with
+    /// this backend, which is closed last.
+    async fn open_lane(&mut self) -> Result<Option<Box<dyn ImportBackend>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Holds the run's row until the transaction ends, so that another
+    /// lane's transaction, which moves the checkpoint too, waits at its
+    /// checkpoint for this one's commit: lanes commit in record order, and
+    /// every wait between them is one the database sees (and can break if it
+    /// closes a deadlock with another writer). A store with one writer has
+    /// nothing to hold.
+    async fn hold_run(&mut self, run: &RunContext) -> Result<(), StoreError>;
+
+    /// The next batch's cards take their ids from `count` ids reserved now,
+    /// in order (every id reserved later, on any connection, is higher), so
+    /// that two lanes' batches keep record order whichever inserts first. The
+    /// reservation holds until the transaction ends; a store whose ids follow
+    /// its inserts anyway ignores it.
+    async fn reserve_card_ids(&mut self, count: usize) -> Result<(), StoreError>;
+
     // Transactions. `begin` waits for the store's write lock as configured.
 
     async fn begin(&mut self) -> Result<(), StoreError>;

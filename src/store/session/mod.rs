@@ -28,6 +28,7 @@ pub mod key_filter;
 pub mod plan;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use rustc_hash::FxHashSet;
 use std::time::{Duration, Instant};
@@ -75,6 +76,10 @@ pub struct ImportStart {
     pub group_commits: bool,
     /// `import external-ids --overwrite`.
     pub overwrite_external_ids: bool,
+    /// How many connections a card import may write on (`--connections`):
+    /// with 2, on a store that gives a second lane, pairs of batches are
+    /// written at once ([`ImportSession::write_pair`]).
+    pub connections: usize,
     /// The org's external-ID format and counter floor, for customers without one.
     pub external_id_generation: Option<(NumberFormat, u64)>,
 }
@@ -147,24 +152,54 @@ enum KeyCheck {
 /// Writes one import run, batch by batch.
 pub struct ImportSession {
     backend: Box<dyn ImportBackend>,
-    org_id: i64,
-    start: ImportStart,
+    /// A second connection's backend, when the store writes faster on two
+    /// ([`ImportSession::write_pair`]).
+    lane: Option<Box<dyn ImportBackend>>,
+    shared: Shared,
     state: RunState,
     /// When the open transaction began, if one is open.
     open_since: Option<Instant>,
     /// Events of the batches in the open transaction, written at its commit.
     pending_events: Vec<PendingEvent>,
-    key_check: KeyCheck,
     /// Records earlier invocations had committed when this one began.
     already_committed: u64,
     /// The run as of the last commit.
     committed: RunState,
     /// `line - record` of the last record written, once known.
     line_offset: Option<i64>,
+}
+
+/// What the batch writers of a session share (two of them at once when the
+/// session writes on two lanes).
+struct Shared {
+    org_id: i64,
+    start: ImportStart,
+    /// Changed by whichever lane learns something; never held across an await.
+    key_check: Mutex<KeyCheck>,
     /// Where `line - record` changed among the records this invocation
     /// wrote, in record order (most files: one entry), so that the line of
     /// an earlier record needs no query; capped, after which it is asked.
     known_offsets: Vec<(u64, i64)>,
+}
+
+impl Shared {
+    fn key_check(&self) -> std::sync::MutexGuard<'_, KeyCheck> {
+        // A lane that panicked while holding it is gone with the process.
+        self.key_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers where `line - record` changes, up to the cap.
+    fn know_offsets(&mut self, offsets: &[(u64, i64)]) {
+        if self.known_offsets.len() < MAX_KNOWN_OFFSETS {
+            self.known_offsets.extend_from_slice(offsets);
+        }
+    }
+}
+
+/// One batch's writer: a backend (a lane) and what the session shares.
+struct Writer<'a> {
+    backend: &'a mut dyn ImportBackend,
+    shared: &'a Shared,
 }
 
 /// Most changes of `line - record` kept in memory.
@@ -172,23 +207,38 @@ const MAX_KNOWN_OFFSETS: usize = 4096;
 
 impl ImportSession {
     /// A session over an opened backend.
-    pub fn new(backend: Box<dyn ImportBackend>, org_id: i64, start: ImportStart) -> ImportSession {
+    /// A session over an opened backend, and a second lane's if the store gave one.
+    pub fn new(
+        backend: Box<dyn ImportBackend>,
+        lane: Option<Box<dyn ImportBackend>>,
+        org_id: i64,
+        start: ImportStart,
+    ) -> ImportSession {
         let state = backend.run().clone();
         let already_committed = state.records_committed;
         let committed = state.clone();
         ImportSession {
             backend,
-            org_id,
-            start,
+            lane,
+            shared: Shared {
+                org_id,
+                start,
+                key_check: Mutex::new(KeyCheck::InsertFirst),
+                known_offsets: Vec::new(),
+            },
             state,
             open_since: None,
             pending_events: Vec::new(),
-            key_check: KeyCheck::InsertFirst,
             already_committed,
             committed,
             line_offset: None,
-            known_offsets: Vec::new(),
         }
+    }
+
+    /// True when the session writes pairs of batches on two connections at
+    /// once ([`ImportSession::write_pair`]).
+    pub fn has_lanes(&self) -> bool {
+        self.lane.is_some()
     }
 
     /// The run as it stood when the session opened, or after the last batch
@@ -200,7 +250,7 @@ impl ImportSession {
     /// The run as of the last commit (for a dry run, which never commits,
     /// as of the last batch).
     pub fn committed(&self) -> &RunState {
-        if self.start.dry_run {
+        if self.shared.start.dry_run {
             &self.state
         } else {
             &self.committed
@@ -223,59 +273,154 @@ impl ImportSession {
             self.backend.begin().await?;
             self.open_since = Some(Instant::now());
         }
-        let run = RunContext {
-            org_id: self.org_id,
-            run_id: self.state.run_id,
-            created_at: now(),
-        };
-        // Only a store with concurrent writers can lose a race; a savepoint
-        // costs SQLite a copy of every page the batch touches.
-        let retries = self.backend.has_concurrent_writers();
+        let run = self.run_context();
         // Where this batch's records start, stored with it and kept in memory after.
         let offsets = batch.line_offsets(self.line_offset);
-        let mut attempt = 1;
-        let (outcome, events) = loop {
-            if retries {
-                self.backend.savepoint("batch").await?;
-            }
-            match self.write_batch_once(&run, batch, &offsets, budget).await {
-                Ok(done) => {
-                    if retries {
-                        self.backend.release("batch").await?;
-                    }
-                    break done;
-                }
-                Err(error) if retries && attempt < MAX_ATTEMPTS && self.backend.lost_a_race(&error) => {
-                    self.backend.rollback_to("batch").await?;
-                    self.backend.release("batch").await?;
-                    tracing::debug!(attempt, %error, "batch lost a race with another writer; judging it again");
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    // The batches since the last commit are undone with it; a re-run redoes them.
-                    self.abandon().await;
-                    return Err(error);
-                }
+        let mut writer = Writer {
+            backend: &mut *self.backend,
+            shared: &self.shared,
+        };
+        let (outcome, events) = match writer.write(&run, batch, &offsets, budget).await {
+            Ok(done) => done,
+            Err(error) => {
+                // The batches since the last commit are undone with it; a re-run redoes them.
+                self.abandon().await;
+                return Err(error);
             }
         };
         self.pending_events.extend(events);
-        if self.known_offsets.len() < MAX_KNOWN_OFFSETS {
-            self.known_offsets.extend(offsets);
-        }
+        self.shared.know_offsets(&offsets);
         self.line_offset = batch.last_line_offset();
-        let interval = if self.start.group_commits {
+        let interval = if self.shared.start.group_commits {
             COMMIT_INTERVAL
         } else {
             Duration::ZERO
         };
-        self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
-        self.state.inserted += outcome.inserted;
-        self.state.rejected += outcome.rejected;
+        self.count(batch, &outcome);
         if self.open_since.is_some_and(|since| since.elapsed() >= interval) {
             self.commit().await?;
         }
         Ok(outcome)
+    }
+
+    /// Writes two consecutive batches of cards at once, `first` on the
+    /// session's connection and `second` on its lane, and commits both, in
+    /// that order. The first lane holds the run's row from before the second
+    /// begins, so the second lane's checkpoint waits in the database for the
+    /// first's commit (a wait PostgreSQL's deadlock detector sees), its
+    /// events take the next ids after, and a crash between the commits
+    /// leaves the checkpoint at the end of `first`. Batches that share a key
+    /// (which the second could only judge after the first commits), batches
+    /// other than cards, and a session without a lane are written one after
+    /// the other. No `--max-rejects` here: its budget runs through the batches in order.
+    pub async fn write_pair(&mut self, first: &ValidBatch, second: &ValidBatch) -> Result<[BatchOutcome; 2], StoreError> {
+        let (Rows::Cards(first_rows), Rows::Cards(second_rows)) = (&first.rows, &second.rows) else {
+            return Ok([self.write_batch(first, None).await?, self.write_batch(second, None).await?]);
+        };
+        if self.lane.is_none() || share_a_key(first_rows, second_rows) {
+            return Ok([self.write_batch(first, None).await?, self.write_batch(second, None).await?]);
+        }
+        let first_offsets = first.line_offsets(self.line_offset);
+        let second_offsets = second.line_offsets(first.last_line_offset().or(self.line_offset));
+        self.shared.know_offsets(&first_offsets);
+        self.shared.know_offsets(&second_offsets);
+        let run = self.run_context();
+        let prepared = self.prepare_pair(&run, first_rows.len(), second_rows.len()).await;
+        let Some(lane) = self.lane.as_deref_mut() else {
+            unreachable!("checked above")
+        };
+        if let Err(error) = prepared {
+            let _ = lane.rollback().await;
+            self.abandon().await;
+            return Err(error);
+        }
+        let mut writer = Writer {
+            backend: &mut *self.backend,
+            shared: &self.shared,
+        };
+        let mut second_writer = Writer {
+            backend: lane,
+            shared: &self.shared,
+        };
+        let earlier_events = std::mem::take(&mut self.pending_events);
+        let org_id = self.shared.org_id;
+        let write_first = async {
+            let (outcome, events) = writer.write(&run, first, &first_offsets, None).await?;
+            let mut all = earlier_events;
+            all.extend(events);
+            writer.backend.insert_events(org_id, &all).await?;
+            writer.backend.commit().await?;
+            Ok::<_, StoreError>(outcome)
+        };
+        let write_second = second_writer.write(&run, second, &second_offsets, None);
+        let (first_done, second_done) = tokio::join!(write_first, write_second);
+        let first_outcome = match first_done {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                if let Some(lane) = self.lane.as_deref_mut() {
+                    let _ = lane.rollback().await;
+                }
+                self.abandon().await;
+                return Err(error);
+            }
+        };
+        self.open_since = None;
+        self.count(first, &first_outcome);
+        self.committed = self.state.clone();
+        self.line_offset = first.last_line_offset();
+        let lane = self.lane.as_deref_mut().expect("checked above");
+        let second_done = match second_done {
+            Ok((outcome, events)) => commit_with_events(&mut *lane, org_id, &events)
+                .await
+                .map(|()| outcome),
+            Err(error) => Err(error),
+        };
+        let second_outcome = match second_done {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let _ = lane.rollback().await;
+                return Err(error);
+            }
+        };
+        self.count(second, &second_outcome);
+        self.committed = self.state.clone();
+        self.line_offset = second.last_line_offset();
+        tracing::debug!(
+            first = first.first_record,
+            second = second.first_record,
+            "a pair of batches written on two connections"
+        );
+        Ok([first_outcome, second_outcome])
+    }
+
+    /// Opens both lanes' transactions for a pair: the first holds the run's
+    /// row, then each reserves its cards' ids, the first's before the second's.
+    async fn prepare_pair(&mut self, run: &RunContext, first: usize, second: usize) -> Result<(), StoreError> {
+        if self.open_since.is_none() {
+            self.backend.begin().await?;
+            self.open_since = Some(Instant::now());
+        }
+        self.backend.hold_run(run).await?;
+        self.backend.reserve_card_ids(first).await?;
+        let lane = self.lane.as_deref_mut().expect("a session with a lane");
+        lane.begin().await?;
+        lane.reserve_card_ids(second).await
+    }
+
+    /// The run and the time of the next batch.
+    fn run_context(&self) -> RunContext {
+        RunContext {
+            org_id: self.shared.org_id,
+            run_id: self.state.run_id,
+            created_at: now(),
+        }
+    }
+
+    /// Adds a written batch to the run's totals.
+    fn count(&mut self, batch: &ValidBatch, outcome: &BatchOutcome) {
+        self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
+        self.state.inserted += outcome.inserted;
+        self.state.rejected += outcome.rejected;
     }
 
     /// Records the run's final status and commits.
@@ -285,7 +430,7 @@ impl ImportSession {
             self.open_since = Some(Instant::now());
         }
         self.backend
-            .finish(self.org_id, self.state.run_id, status, self.already_committed)
+            .finish(self.shared.org_id, self.state.run_id, status, self.already_committed)
             .await?;
         self.commit().await?;
         self.state.status = status;
@@ -295,25 +440,28 @@ impl ImportSession {
     /// The run's reject counts by reason, for records above `after_record`.
     pub async fn reason_counts(&mut self, after_record: u64) -> Result<Vec<(RejectReason, u64)>, StoreError> {
         self.backend
-            .reason_counts(self.org_id, self.state.run_id, after_record)
+            .reason_counts(self.shared.org_id, self.state.run_id, after_record)
             .await
     }
 
-    /// Ends the session: a dry run's transaction is rolled back here.
+    /// Ends the session: a dry run's transaction is rolled back here. The
+    /// lane closes first: the run's lock is the first connection's.
     pub async fn close(mut self) -> Result<(), StoreError> {
         self.commit().await?;
+        if let Some(lane) = self.lane.take() {
+            lane.close().await?;
+        }
         self.backend.close().await
     }
 
     /// Commits the open transaction, writing its events first; a dry run
     /// never commits.
     async fn commit(&mut self) -> Result<(), StoreError> {
-        if self.start.dry_run || self.open_since.is_none() {
+        if self.shared.start.dry_run || self.open_since.is_none() {
             return Ok(());
         }
         let events = std::mem::take(&mut self.pending_events);
-        self.backend.insert_events(self.org_id, &events).await?;
-        self.backend.commit().await?;
+        commit_with_events(&mut *self.backend, self.shared.org_id, &events).await?;
         self.open_since = None;
         self.committed = self.state.clone();
         Ok(())
@@ -328,9 +476,49 @@ impl ImportSession {
         }
     }
 
+}
+
+impl Writer<'_> {
+    /// Writes a batch in the open transaction, in a savepoint where another
+    /// writer can win a race for a key (the batch is then judged again);
+    /// returns what it did and its events.
+    async fn write(
+        &mut self,
+        run: &RunContext,
+        batch: &ValidBatch,
+        offsets: &[(u64, i64)],
+        budget: Option<Budget>,
+    ) -> Result<(BatchOutcome, Vec<PendingEvent>), StoreError> {
+        // Only a store with concurrent writers can lose a race; a savepoint
+        // costs SQLite a copy of every page the batch touches.
+        let retries = self.backend.has_concurrent_writers();
+        let mut attempt = 1;
+        loop {
+            if retries {
+                self.backend.savepoint("batch").await?;
+            }
+            match self.write_once(run, batch, offsets, budget).await {
+                Ok(done) => {
+                    if retries {
+                        self.backend.release("batch").await?;
+                    }
+                    return Ok(done);
+                }
+                Err(error) if retries && attempt < MAX_ATTEMPTS && self.backend.lost_a_race(&error) => {
+                    self.backend.rollback_to("batch").await?;
+                    self.backend.release("batch").await?;
+                    tracing::debug!(attempt, %error, "batch lost a race with another writer; judging it again");
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// One attempt at a batch, inside its savepoint; `offsets` are where
     /// its records start (see [`ValidBatch::line_offsets`]).
-    async fn write_batch_once(
+    async fn write_once(
         &mut self,
         run: &RunContext,
         batch: &ValidBatch,
@@ -373,9 +561,9 @@ impl ImportSession {
         budget: Option<Budget>,
     ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
         let keys = card_keys(rows.iter());
-        let mut look_up_all = budget.is_some() || matches!(self.key_check, KeyCheck::LookUpAll { .. });
+        let mut look_up_all = budget.is_some() || matches!(*self.shared.key_check(), KeyCheck::LookUpAll { .. });
         loop {
-            let lookups: Vec<&RowKeys<'_>> = match &self.key_check {
+            let lookups: Vec<&RowKeys<'_>> = match &*self.shared.key_check() {
                 _ if look_up_all => keys.iter().collect(),
                 KeyCheck::Filter(filter) => keys
                     .iter()
@@ -487,15 +675,16 @@ impl ImportSession {
             .collect();
         let mut lines = HashMap::new();
         // Records this invocation wrote (and the in-memory offsets cover) need no query.
-        if let Some(&(first_known, _)) = self.known_offsets.first()
-            && self.known_offsets.len() < MAX_KNOWN_OFFSETS
+        let known = &self.shared.known_offsets;
+        if let Some(&(first_known, _)) = known.first()
+            && known.len() < MAX_KNOWN_OFFSETS
         {
             records.retain(|&record| {
                 if record < first_known {
                     return true;
                 }
-                let at = self.known_offsets.partition_point(|(from, _)| *from <= record);
-                let (_, offset) = self.known_offsets[at - 1];
+                let at = known.partition_point(|(from, _)| *from <= record);
+                let (_, offset) = known[at - 1];
                 lines.insert(record, (record as i64 + offset) as u64);
                 false
             });
@@ -517,7 +706,7 @@ impl ImportSession {
         let numbers: Vec<&str> = rows.iter().filter_map(|row| row.keys[0]).collect();
         let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.keys[1]).collect();
         self.backend
-            .card_key_holders(self.org_id, &numbers, &external_ids)
+            .card_key_holders(self.shared.org_id, &numbers, &external_ids)
             .await
     }
 
@@ -525,23 +714,27 @@ impl ImportSession {
     /// the keys a filter of the org's keys flags, or, for an org too large
     /// for the filter, every key.
     async fn on_refused(&mut self) -> Result<(), StoreError> {
-        match self.key_check {
-            KeyCheck::InsertFirst => {
-                let count = self.backend.card_count(self.org_id).await?;
-                if count * 2 > key_filter::MAX_KEYS {
-                    self.key_check = KeyCheck::LookUpAll { clean_batches: 0 };
-                    return Ok(());
-                }
-                let mut filter = KeyFilter::with_capacity(count * 2 + 2_000_000);
-                self.backend
-                    .for_each_card_key(self.org_id, &mut |key| filter.insert(key))
-                    .await?;
-                self.key_check = KeyCheck::Filter(filter);
-            }
-            KeyCheck::Filter(_) | KeyCheck::LookUpAll { .. } => {
-                // Another writer stored a key since the filter was read; the
-                // batch is judged with every key and the filter goes on.
-            }
+        if !matches!(*self.shared.key_check(), KeyCheck::InsertFirst) {
+            // Another writer stored a key since the filter was read; the
+            // batch is judged with every key and the filter goes on (with
+            // the keys found added to it).
+            return Ok(());
+        }
+        let org_id = self.shared.org_id;
+        let count = self.backend.card_count(org_id).await?;
+        let check = if count * 2 > key_filter::MAX_KEYS {
+            KeyCheck::LookUpAll { clean_batches: 0 }
+        } else {
+            let mut filter = KeyFilter::with_capacity(count * 2 + 2_000_000);
+            self.backend
+                .for_each_card_key(org_id, &mut |key| filter.insert(key))
+                .await?;
+            KeyCheck::Filter(filter)
+        };
+        let mut current = self.shared.key_check();
+        // The other lane may have built one meanwhile.
+        if matches!(*current, KeyCheck::InsertFirst) {
+            *current = check;
         }
         Ok(())
     }
@@ -553,9 +746,14 @@ impl ImportSession {
         holders: &[HashMap<String, Holder>; 2],
         inserted: &[&CardRow],
     ) {
-        match &mut self.key_check {
+        let mut check = self.shared.key_check();
+        match &mut *check {
             KeyCheck::InsertFirst => {}
             KeyCheck::Filter(filter) => {
+                // The keys found held may have been stored after the filter was read.
+                for key in holders.iter().flat_map(HashMap::keys) {
+                    filter.insert(key);
+                }
                 for row in inserted {
                     for key in row.keys().into_iter().flatten() {
                         filter.insert(key);
@@ -566,7 +764,7 @@ impl ImportSession {
                 let clean = holders.iter().all(HashMap::is_empty) && !keys.is_empty();
                 *clean_batches = if clean { *clean_batches + 1 } else { 0 };
                 if *clean_batches >= CLEAN_BATCHES_TO_RELAX && self.backend.inserts_all_or_nothing() {
-                    self.key_check = KeyCheck::InsertFirst;
+                    *check = KeyCheck::InsertFirst;
                 }
             }
         }
@@ -583,8 +781,9 @@ impl ImportSession {
     ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
         let numbers: Vec<&str> = rows.iter().map(|row| row.card_number.as_str()).collect();
         let external_ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
-        let cards = self.backend.cards_by_number(self.org_id, &numbers).await?;
-        let held_by = self.backend.external_id_holders(self.org_id, &external_ids).await?;
+        let org_id = self.shared.org_id;
+        let cards = self.backend.cards_by_number(org_id, &numbers).await?;
+        let held_by = self.backend.external_id_holders(org_id, &external_ids).await?;
         let setters = cards
             .values()
             .map(|card| &card.external_id_set_by)
@@ -596,7 +795,7 @@ impl ImportSession {
             &cards,
             &held_by,
             run.run_id,
-            self.start.overwrite_external_ids,
+            self.shared.start.overwrite_external_ids,
             &line_of,
         );
         let plan = plan_batch(
@@ -636,7 +835,7 @@ impl ImportSession {
         let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.external_id.as_deref()).collect();
         let holders = self
             .backend
-            .customer_key_holders(self.org_id, &customer_ids, &external_ids)
+            .customer_key_holders(self.shared.org_id, &customer_ids, &external_ids)
             .await?;
         let keys: Vec<String> = customer_ids.iter().map(i64::to_string).collect();
         let lines = self
@@ -665,13 +864,13 @@ impl ImportSession {
         let generated = if missing.is_empty() {
             Vec::new()
         } else {
-            let Some((format, offset)) = &self.start.external_id_generation else {
+            let Some((format, offset)) = &self.shared.start.external_id_generation else {
                 return Err(StoreError::Corrupt(
                     "customers without external ID but no generation format".into(),
                 ));
             };
             self.backend
-                .reserve_external_ids(self.org_id, format, *offset, missing.len())
+                .reserve_external_ids(self.shared.org_id, format, *offset, missing.len())
                 .await?
         };
         new_rows.extend(missing.iter().zip(&generated).map(|(row, external_id)| NewCustomer {
@@ -699,9 +898,28 @@ impl ImportSession {
 impl RejectPages for ImportSession {
     async fn reject_page(&mut self, after_record: u64, limit: u32) -> Result<Vec<RejectRow>, StoreError> {
         self.backend
-            .reject_page(self.org_id, self.state.run_id, after_record, limit)
+            .reject_page(self.shared.org_id, self.state.run_id, after_record, limit)
             .await
     }
+}
+
+/// Writes `events` (giving them their ids) and commits.
+async fn commit_with_events(
+    backend: &mut dyn ImportBackend,
+    org_id: i64,
+    events: &[PendingEvent],
+) -> Result<(), StoreError> {
+    backend.insert_events(org_id, events).await?;
+    backend.commit().await
+}
+
+/// True when two batches of cards share a card number or an external ID.
+fn share_a_key(first: &[CardRow], second: &[CardRow]) -> bool {
+    let keys: FxHashSet<&str> = first.iter().flat_map(|row| row.keys().into_iter().flatten()).collect();
+    second
+        .iter()
+        .flat_map(|row| row.keys().into_iter().flatten())
+        .any(|key| keys.contains(key))
 }
 
 /// The keys of card rows, for the judge.

@@ -188,6 +188,16 @@ impl ImportBackend for SqliteImport {
         false
     }
 
+    /// `BEGIN IMMEDIATE` holds the whole database already; there are no lanes.
+    async fn hold_run(&mut self, _run: &RunContext) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Rowids follow the inserts, and one writer inserts at a time.
+    async fn reserve_card_ids(&mut self, _count: usize) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn begin(&mut self) -> Result<(), StoreError> {
         if self.dry_run {
             // Its one transaction is open since the backend opened.

@@ -1,0 +1,110 @@
+//! A card import on two PostgreSQL connections (`--connections 2`, the
+//! default) writes exactly what one connection writes: the same cards in
+//! the same record order, the same rejects with the same reasons and lines,
+//! the same events in the same order. The input has what makes two lanes
+//! hard: duplicates between the two batches of a pair, of an earlier pair,
+//! and of a card stored before the run, spread through five batches.
+
+use crate::common::{Backend, Workspace, assert_accounted, big_cards_file};
+
+use serde_json::Value;
+
+/// 45,000 records (five batches of 10,000: two pairs and one alone), with
+/// duplicates placed across batches (`big_cards_file` adds broken check
+/// digits and repeats of the row before throughout).
+fn drop_with_duplicates_across_batches() -> String {
+    let text = big_cards_file(45_000);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let number_of = |lines: &[String], row: usize| lines[row + 1].split(',').next().unwrap().to_string();
+    let stored = "6001000000000992".to_string();
+    // (row, the card number it repeats)
+    let repeats = [
+        // the first pair's second batch repeats a card of its first: written one after the other;
+        (12_000, number_of(&lines, 3_000)),
+        // the second pair, on two lanes: its first batch repeats the card
+        // stored before the run, its second repeats cards of the first pair;
+        (25_000, stored),
+        (35_000, number_of(&lines, 15_000)),
+        (36_000, number_of(&lines, 5_000)),
+        // the last batch, written alone, repeats one of the second pair.
+        (44_000, number_of(&lines, 33_000)),
+    ];
+    for (row, number) in repeats {
+        let rest = lines[row + 1].split_once(',').unwrap().1.to_string();
+        lines[row + 1] = format!("{number},{rest}");
+    }
+    lines.join("\n") + "\n"
+}
+
+struct Imported {
+    ws: Workspace,
+    summary: Value,
+    report: String,
+    /// The debug lines of the pairs written on two connections.
+    pairs: Vec<String>,
+}
+
+fn import_with(connections: &str) -> Imported {
+    let ws = Backend::Postgres.workspace();
+    ws.import_setup();
+    let input = ws.write("drop.csv", drop_with_duplicates_across_batches());
+    // The session says at debug level which pairs it wrote on two connections.
+    let output = ws
+        .cmd()
+        .env("RUST_LOG", "cardbatch=debug")
+        .args(["import", "cards", input.to_str().unwrap(), "--connections", connections, "--json"])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(4), "some records are rejected: {summary}");
+    assert_accounted(&summary);
+    let report = std::fs::read_to_string(ws.path("drop.csv.rejects.csv")).unwrap();
+    let pairs = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| line.contains("pair of batches written on two connections"))
+        .map(str::to_string)
+        .collect();
+    Imported {
+        ws,
+        summary,
+        report,
+        pairs,
+    }
+}
+
+#[test]
+fn two_connections_write_exactly_what_one_writes() {
+    if !Backend::postgres_available() {
+        return;
+    }
+    let one = import_with("1");
+    let two = import_with("2");
+    for key in ["records_read", "inserted", "rejected", "rejected_by_reason", "events_emitted"] {
+        assert_eq!(one.summary[key], two.summary[key], "{key}");
+    }
+    assert_eq!(
+        one.summary["rejected_by_reason"]["DUPLICATE_IN_FILE"].as_u64().unwrap() >= 4
+            && one.summary["rejected_by_reason"]["DUPLICATE_IN_DATABASE"].as_u64().unwrap() >= 1,
+        true,
+        "{}",
+        one.summary
+    );
+    // The same verdicts, reasons, lines and messages, in the same order.
+    assert_eq!(one.report, two.report);
+    assert_eq!(one.ws.cards_by_content(), two.ws.cards_by_content());
+    assert_eq!(one.ws.comparable_events(), two.ws.comparable_events());
+    // Card ids follow the input's order across the lanes, so `cards export
+    // --run` lists the cards in input order.
+    let records: Vec<i64> = two
+        .ws
+        .query_texts("SELECT cast(import_record AS text) FROM cards WHERE run_id IS NOT NULL ORDER BY id")
+        .iter()
+        .map(|record| record.parse().unwrap())
+        .collect();
+    assert!(records.windows(2).all(|pair| pair[0] < pair[1]), "ids out of record order");
+    // One connection wrote one batch at a time; two wrote the second pair
+    // at once (the first pair shares a card, so it was written in turn).
+    assert!(one.pairs.is_empty(), "{:?}", one.pairs);
+    assert_eq!(two.pairs.len(), 1, "{:?}", two.pairs);
+    assert!(two.pairs[0].contains("first=20001") && two.pairs[0].contains("second=30001"), "{:?}", two.pairs);
+}
