@@ -420,8 +420,18 @@ fn a_second_lane_commits_after_the_first(backend_kind: Backend) {
             CardInsert::Inserted { ids: Some(ids), .. } => ids,
             other => panic!("{other:?}"),
         };
-        let later_ids = ids_of(second.insert_cards(&run, &later.iter().collect::<Vec<_>>()).await.unwrap());
-        let earlier_ids = ids_of(first.insert_cards(&run, &earlier.iter().collect::<Vec<_>>()).await.unwrap());
+        let later_ids = ids_of(
+            second
+                .insert_cards(&run, &later.iter().collect::<Vec<_>>())
+                .await
+                .unwrap(),
+        );
+        let earlier_ids = ids_of(
+            first
+                .insert_cards(&run, &earlier.iter().collect::<Vec<_>>())
+                .await
+                .unwrap(),
+        );
         assert!(earlier_ids.0 < earlier_ids.1 && earlier_ids.1 < later_ids.0 && later_ids.0 < later_ids.1);
         // The second lane's checkpoint waits for the first's commit.
         let second_run = context(second.as_ref());
@@ -443,7 +453,13 @@ fn a_second_lane_commits_after_the_first(backend_kind: Backend) {
         second.close().await.unwrap();
         // The run's lock stays with the first lane until it closes.
         first.close().await.unwrap();
-        store.import_backend(1, &start(false)).await.unwrap().close().await.unwrap();
+        store
+            .import_backend(1, &start(false))
+            .await
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
     });
 }
 

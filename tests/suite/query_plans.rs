@@ -98,11 +98,10 @@ fn pages_read_for_a_range(ws: &Workspace, org: i64, run: i64) -> u64 {
 /// pages interleave, so each BRIN range spans both batches' ids), and one
 /// range of 32 pages at each end.
 fn pair_pages(ws: &Workspace) -> u64 {
-    let cards_per_page: f64 = ws.query_texts(
-        "SELECT (count(*) / (pg_relation_size('cards') / 8192.0))::text FROM cards",
-    )[0]
-    .parse()
-    .unwrap();
+    let cards_per_page: f64 = ws
+        .query_texts("SELECT (count(*) / (pg_relation_size('cards') / 8192.0))::text FROM cards")[0]
+        .parse()
+        .unwrap();
     (20_000.0 / cards_per_page) as u64 + 64
 }
 

@@ -376,6 +376,9 @@ impl ImportBackend for PgImport {
             let (first, last) = (ids[0], ids[ids.len() - 1]);
             return match copy_in(&mut self.connection, COPY_CARDS_WITH_IDS, copy.finish()).await {
                 Ok(_) => {
+                    // Used: a batch written after it in this transaction (or
+                    // this one again, after losing a race) takes new ids.
+                    self.reserved_ids.clear();
                     self.cards_written += rows.len() as u64;
                     Ok(CardInsert::Inserted {
                         ids: Some((first, last)),

@@ -313,27 +313,45 @@ impl ImportSession {
     /// (which the second could only judge after the first commits), batches
     /// other than cards, and a session without a lane are written one after
     /// the other. No `--max-rejects` here: its budget runs through the batches in order.
-    pub async fn write_pair(&mut self, first: &ValidBatch, second: &ValidBatch) -> Result<[BatchOutcome; 2], StoreError> {
+    pub async fn write_pair(
+        &mut self,
+        first: &ValidBatch,
+        second: &ValidBatch,
+    ) -> Result<[BatchOutcome; 2], StoreError> {
         let (Rows::Cards(first_rows), Rows::Cards(second_rows)) = (&first.rows, &second.rows) else {
-            return Ok([self.write_batch(first, None).await?, self.write_batch(second, None).await?]);
+            return Ok([
+                self.write_batch(first, None).await?,
+                self.write_batch(second, None).await?,
+            ]);
         };
         if self.lane.is_none() || share_a_key(first_rows, second_rows) {
-            return Ok([self.write_batch(first, None).await?, self.write_batch(second, None).await?]);
+            return Ok([
+                self.write_batch(first, None).await?,
+                self.write_batch(second, None).await?,
+            ]);
         }
         let first_offsets = first.line_offsets(self.line_offset);
         let second_offsets = second.line_offsets(first.last_line_offset().or(self.line_offset));
         self.shared.know_offsets(&first_offsets);
         self.shared.know_offsets(&second_offsets);
         let run = self.run_context();
-        let prepared = self.prepare_pair(&run, first_rows.len(), second_rows.len()).await;
-        let Some(lane) = self.lane.as_deref_mut() else {
-            unreachable!("checked above")
-        };
-        if let Err(error) = prepared {
-            let _ = lane.rollback().await;
+        if let Err(error) = self.prepare_first(&run, first_rows.len()).await {
             self.abandon().await;
             return Err(error);
         }
+        let lane = self.lane.as_deref_mut().expect("checked above");
+        let prepared = async {
+            lane.begin().await?;
+            lane.reserve_card_ids(second_rows.len()).await
+        };
+        if let Err(error) = prepared.await {
+            self.drop_lane(&error).await;
+            return Ok([
+                self.write_batch(first, None).await?,
+                self.write_batch(second, None).await?,
+            ]);
+        }
+        let lane = self.lane.as_deref_mut().expect("checked above");
         let mut writer = Writer {
             backend: &mut *self.backend,
             shared: &self.shared,
@@ -345,12 +363,20 @@ impl ImportSession {
         let earlier_events = std::mem::take(&mut self.pending_events);
         let org_id = self.shared.org_id;
         let write_first = async {
-            let (outcome, events) = writer.write(&run, first, &first_offsets, None).await?;
-            let mut all = earlier_events;
-            all.extend(events);
-            writer.backend.insert_events(org_id, &all).await?;
-            writer.backend.commit().await?;
-            Ok::<_, StoreError>(outcome)
+            let written = async {
+                let (outcome, events) = writer.write(&run, first, &first_offsets, None).await?;
+                let mut all = earlier_events;
+                all.extend(events);
+                commit_with_events(&mut *writer.backend, org_id, &all).await?;
+                Ok::<_, StoreError>(outcome)
+            }
+            .await;
+            if written.is_err() {
+                // At once: the second lane waits in the database for this
+                // transaction to end, and the join below waits for it.
+                let _ = writer.backend.rollback().await;
+            }
+            written
         };
         let write_second = second_writer.write(&run, second, &second_offsets, None);
         let (first_done, second_done) = tokio::join!(write_first, write_second);
@@ -370,16 +396,15 @@ impl ImportSession {
         self.line_offset = first.last_line_offset();
         let lane = self.lane.as_deref_mut().expect("checked above");
         let second_done = match second_done {
-            Ok((outcome, events)) => commit_with_events(&mut *lane, org_id, &events)
-                .await
-                .map(|()| outcome),
+            Ok((outcome, events)) => commit_with_events(&mut *lane, org_id, &events).await.map(|()| outcome),
             Err(error) => Err(error),
         };
         let second_outcome = match second_done {
             Ok(outcome) => outcome,
             Err(error) => {
-                let _ = lane.rollback().await;
-                return Err(error);
+                // Its batch is written again on the first connection.
+                self.drop_lane(&error).await;
+                return Ok([first_outcome, self.write_batch(second, None).await?]);
             }
         };
         self.count(second, &second_outcome);
@@ -393,18 +418,26 @@ impl ImportSession {
         Ok([first_outcome, second_outcome])
     }
 
-    /// Opens both lanes' transactions for a pair: the first holds the run's
-    /// row, then each reserves its cards' ids, the first's before the second's.
-    async fn prepare_pair(&mut self, run: &RunContext, first: usize, second: usize) -> Result<(), StoreError> {
+    /// Opens the first lane's transaction for a pair: it holds the run's row
+    /// and reserves its cards' ids before the second lane reserves its own.
+    async fn prepare_first(&mut self, run: &RunContext, cards: usize) -> Result<(), StoreError> {
         if self.open_since.is_none() {
             self.backend.begin().await?;
             self.open_since = Some(Instant::now());
         }
         self.backend.hold_run(run).await?;
-        self.backend.reserve_card_ids(first).await?;
-        let lane = self.lane.as_deref_mut().expect("a session with a lane");
-        lane.begin().await?;
-        lane.reserve_card_ids(second).await
+        self.backend.reserve_card_ids(cards).await
+    }
+
+    /// The second connection failed (it may have waited past
+    /// `--lock-timeout` for the first's commit, or lost its connection):
+    /// its transaction is undone and the session goes on with one.
+    async fn drop_lane(&mut self, error: &StoreError) {
+        tracing::debug!(%error, "the second connection failed; going on with one");
+        if let Some(mut lane) = self.lane.take() {
+            let _ = lane.rollback().await;
+            let _ = lane.close().await;
+        }
     }
 
     /// The run and the time of the next batch.
@@ -475,7 +508,6 @@ impl ImportSession {
             let _ = self.backend.rollback().await;
         }
     }
-
 }
 
 impl Writer<'_> {
