@@ -38,8 +38,13 @@ the cards and one event row per batch (the light outbox); the cards and one
 JSON event per card (the outbox before issue 12). postgres-floor adds a
 fourth: the cards, exactly as cardbatch writes them, by one `\\copy` straight
 into `cards` (the way cardbatch writes them, in one statement rather than
-one per batch). Against `sqlite3 .import` / `psql \\copy` as above. No
-importer of these tables beats its floor.
+one per batch), and a fifth: the same rows in two halves, `\\copy`d at once on
+two connections (the floor of `--connections 2`, timed until both end).
+Against `sqlite3 .import` / `psql \\copy` as above. No importer of these
+tables writing on one connection beats the one-connection floors.
+
+import-postgres also imports the clean file with `--connections 1`, to show
+what the second connection gives in the same run.
 
 The release binary is built first; all files go to a temporary directory.
 """
@@ -98,9 +103,9 @@ def report(name, results, peers):
         print(f"  {label:<22} median {statistics.median(seconds):7.3f} s  (runs: {runs(seconds)})  peak RSS {max(rss):.1f} MiB")
     for label, (seconds, _) in peers.items():
         print(f"  ratio {label} / cardbatch = {statistics.median(seconds) / ours:.2f}")
-    if len(results) > 1:
-        labels = list(results)
-        print(f"  {labels[1]} / {labels[0]} = {statistics.median(results[labels[1]][0]) / ours:.2f}")
+    labels = list(results)
+    for label in labels[1:]:
+        print(f"  {label} / {labels[0]} = {statistics.median(results[label][0]) / ours:.2f}")
 
 
 def compare_generate(rounds):
@@ -163,9 +168,9 @@ def make_files(work, rows):
     return clean, dirty, preload
 
 
-def timed_import(work, name, path, preload, url=None):
+def timed_import(work, name, path, preload, url=None, options=()):
     """A fresh database (SQLite unless `url` is given) with the org, the series and the preloaded cards
-    (untimed); then the timed import of `path`. Returns (seconds, MiB)."""
+    (untimed); then the timed import of `path` with `options`. Returns (seconds, MiB)."""
     run_dir = os.path.join(work, name)
     os.makedirs(run_dir)
     env = cardbatch_env(url or f"sqlite://{run_dir}/cards.db")
@@ -175,7 +180,7 @@ def timed_import(work, name, path, preload, url=None):
     timed([BINARY, "--quiet", "import", "cards", preload, "--reject-report",
            os.path.join(run_dir, "preload.rejects.csv")], run_dir, env, ok=(0, 4))
     result = timed([BINARY, "--quiet", "import", "cards", path, "--reject-report",
-                    os.path.join(run_dir, "rejects.csv")], run_dir, env, ok=(0, 4))
+                    os.path.join(run_dir, "rejects.csv"), *options], run_dir, env, ok=(0, 4))
     shutil.rmtree(run_dir)
     return result
 
@@ -184,17 +189,21 @@ PEER_TABLE = ("CREATE TABLE cards (card_number TEXT NOT NULL UNIQUE, series_code
               "status_label TEXT, external_id TEXT UNIQUE, customer_id TEXT);")
 
 
-def compare_imports(work, rows, rounds, database, peers, title):
+def compare_imports(work, rows, rounds, database, peers, title, one_connection=False):
     """Imports the clean and the dirty file with cardbatch into `database(name)` (a URL, or None for a
     fresh SQLite file) and loads the clean one with each peer (`peers`: {name: load(round, clean,
-    preload) -> (seconds, MiB)}), alternating for `rounds` rounds."""
+    preload) -> (seconds, MiB)}), alternating for `rounds` rounds. With `one_connection`, the clean
+    file also with `--connections 1` (PostgreSQL: what the second connection gives)."""
     clean, dirty, preload = make_files(work, rows)
-    results = {"cardbatch clean": ([], []), "cardbatch dirty": ([], [])}
+    variants = [("cardbatch clean", "clean", clean, ()), ("cardbatch dirty", "dirty", dirty, ())]
+    if one_connection:
+        variants.append(("cardbatch clean 1 conn", "oneconn", clean, ("--connections", "1")))
+    results = {label: ([], []) for label, *_ in variants}
     peer_results = {name: ([], []) for name in peers}
     for n in range(rounds):
-        for label, path in (("cardbatch clean", clean), ("cardbatch dirty", dirty)):
-            name = f"{label.split()[1]}{n}"
-            seconds, peak = timed_import(work, name, path, preload, database(name))
+        for label, short, path, options in variants:
+            name = f"{short}{n}"
+            seconds, peak = timed_import(work, name, path, preload, database(name), options)
             results[label][0].append(seconds)
             results[label][1].append(peak)
         for name, load in peers.items():
@@ -292,7 +301,7 @@ def compare_import_postgres(rounds, rows, fsync):
                 print("pgloader is not installed (apt-get install pgloader): compared with psql \\copy only")
             compare_imports(work, rows, rounds, fresh_database, peers,
                             f"import cards, {rows} rows, PostgreSQL (fsync {'on' if fsync else 'off'}), "
-                            "vs psql \\copy and pgloader of the clean file")
+                            "vs psql \\copy and pgloader of the clean file", one_connection=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -346,6 +355,7 @@ OUTBOXES = {"cards only": None, "cards + event row per batch": "batch", "cards +
 
 
 COPY_FLOOR = "cards by one COPY"
+TWO_COPIES_FLOOR = "cards by two COPYs at once"
 CARD_COLUMNS_AS_WRITTEN = ("org_id, series_id, card_number, external_id, status_label, customer_id, run_id, "
                            "import_record, external_id_run_id, created_at")
 
@@ -362,16 +372,22 @@ def write_cards_as_written(clean, path):
 
 
 def copy_floor(url, schema, rows_as_written):
-    """Seconds PostgreSQL takes to `\\copy` the rows as written into cardbatch's `cards` holding the preload."""
+    """Seconds PostgreSQL takes to `\\copy` the rows as written into cardbatch's `cards` holding the preload.
+    `rows_as_written`: one file, or two halves copied at once on two connections (timed until both end)."""
     for path in schema:
         subprocess.run(["psql", "-q", url, "-f", path], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["psql", "-q", url, "-c",
                     "INSERT INTO cards (org_id, series_id, card_number, external_id, status_label, run_id, created_at) "
                     f"SELECT 1, 1, 'P' || g, 'CY' || g, 'NOT_ISSUED', 0, now() FROM generate_series(1, {PRELOAD_ROWS}) g"],
                    check=True)
-    return timed(["psql", "-q", url, "-c",
-                  f"\\copy cards ({CARD_COLUMNS_AS_WRITTEN}) FROM '{rows_as_written}' WITH (FORMAT csv)"],
-                 os.path.dirname(rows_as_written))[0]
+    files = [rows_as_written] if isinstance(rows_as_written, str) else rows_as_written
+    start = time.perf_counter()
+    copies = [subprocess.Popen(["psql", "-q", url, "-c",
+                                f"\\copy cards ({CARD_COLUMNS_AS_WRITTEN}) FROM '{path}' WITH (FORMAT csv)"])
+              for path in files]
+    if any(copy.wait() != 0 for copy in copies):
+        sys.exit(f"\\copy into {url} failed")
+    return time.perf_counter() - start
 
 
 def postgres_floor(rounds, rows, fsync):
@@ -383,10 +399,17 @@ def postgres_floor(rounds, rows, fsync):
         dialect = dict(record="rowid", created_at="now()", staged="staged", json_object="json_build_object")
         rows_as_written = os.path.join(work, "cards_as_written.csv")
         write_cards_as_written(clean, rows_as_written)
-        floors, peer = {name: [] for name in [*OUTBOXES, COPY_FLOOR]}, []
+        halves = [os.path.join(work, f"cards_as_written_{half}.csv") for half in (1, 2)]
+        with open(rows_as_written) as source:
+            lines = source.readlines()
+        for half, path in enumerate(halves):
+            with open(path, "w") as target:
+                target.writelines(lines[half * len(lines) // 2:(half + 1) * len(lines) // 2])
+        floors, peer = {name: [] for name in [*OUTBOXES, COPY_FLOOR, TWO_COPIES_FLOOR]}, []
         with throwaway_cluster(fsync) as fresh_database:
             for n in range(rounds):
                 floors[COPY_FLOOR].append(copy_floor(fresh_database(f"copyfloor{n}"), schema, rows_as_written))
+                floors[TWO_COPIES_FLOOR].append(copy_floor(fresh_database(f"twocopies{n}"), schema, halves))
                 for name, outbox in OUTBOXES.items():
                     url = fresh_database(f"floor{n}_{len(floors[name])}_{outbox or 'none'}")
                     for path in schema:

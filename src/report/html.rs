@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::review::{BINS, Review};
+use super::review::{BINS, Group, Review};
 use crate::store::RunInfo;
 
 /// Escapes text for HTML content and attribute values.
@@ -91,6 +91,16 @@ fn summary(page: &mut String, run: &RunInfo, review: &Review, database: &str) {
     page.push_str("</table>\n");
 }
 
+/// A group's name, escaped: its reason and field (`REASON · field`), or the
+/// reason alone for rejects of a whole record (`MALFORMED_RECORD`).
+fn group_label(group: &Group) -> String {
+    if group.field.is_empty() {
+        group.reason.to_string()
+    } else {
+        format!("{} · {}", group.reason, escape(&group.field))
+    }
+}
+
 /// One horizontal bar per group, longest first.
 fn bar_chart(page: &mut String, review: &Review) {
     const LABEL: u32 = 330;
@@ -108,13 +118,12 @@ fn bar_chart(page: &mut String, review: &Review) {
         let length = ((WIDTH - LABEL - 80) as u64 * group.count / max).max(2);
         let _ = writeln!(
             page,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} · {}</text>\
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
              <rect x=\"{LABEL}\" y=\"{y}\" width=\"{length}\" height=\"{}\" fill=\"#c2410c\"/>\
              <text x=\"{}\" y=\"{}\">{}</text>",
             LABEL - 8,
             y + 15,
-            group.reason,
-            escape(&group.field),
+            group_label(group),
             ROW - 6,
             LABEL as u64 + length + 6,
             y + 15,
@@ -160,10 +169,9 @@ fn examples(page: &mut String, review: &Review) {
     for group in &review.groups {
         let _ = writeln!(
             page,
-            "<h3>{} · {} ({} reject{})</h3>\n<table><tr><th>line</th><th>record</th><th>value</th>\
+            "<h3>{} ({} reject{})</h3>\n<table><tr><th>line</th><th>record</th><th>value</th>\
              <th>message</th><th>raw</th></tr>",
-            group.reason,
-            escape(&group.field),
+            group_label(group),
             group.count,
             if group.count == 1 { "" } else { "s" }
         );

@@ -378,6 +378,9 @@ fn the_html_report_renders_in_a_browser(backend: Backend) {
     ] {
         assert!(dom.contains(text), "the rendered page lacks {text:?}");
     }
+    // A whole record's reject has no field: its group is named by the reason alone.
+    assert!(dom.contains("<h3>MALFORMED_RECORD (1 reject)</h3>"), "{dom}");
+    assert!(!dom.contains(" · <") && !dom.contains(" · ("), "a label with no field");
     // The bar chart has one bar per group, the strip at least one mark.
     assert_eq!(dom.matches("fill=\"#c2410c\"").count(), 18);
     assert!(dom.contains("fill=\"#b3261e\""));

@@ -1,5 +1,7 @@
 //! PostgreSQL's import primitives: its SQL and its locking. One connection
-//! per run, holding the run's advisory lock. Cards go straight into `cards`
+//! per run holds the run's advisory lock; a card import writes on a second
+//! one too (a lane, [`ImportBackend::open_lane`]), whose batches take ids
+//! reserved in record order. Cards go straight into `cards`
 //! with one binary `COPY` per batch, which is all or nothing: a key already
 //! stored refuses it (SQLSTATE 23505) and the session rolls back to its
 //! savepoint. Lookups use `= ANY($1)` over bound arrays. Event ids come from
@@ -8,7 +10,7 @@
 //! opens and rolled back when it closes.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -27,6 +29,9 @@ use crate::store::{StoreError, decode, is_unique_violation, now};
 
 /// The first key of the advisory locks that guard runs (the second is the run id).
 const RUN_LOCK_SPACE: i32 = 0x6361_7264; // "card"
+
+/// How often commits mid-import settle new cards (see [`super::settle_new_cards`]).
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
 
 /// SQLSTATE `lock_not_available`: a lock wait passed `lock_timeout`.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
@@ -48,6 +53,8 @@ pub(super) struct PgImport {
     cards_settled: u64,
     /// Ids reserved for the next batch's cards, in order, until the transaction ends.
     reserved_ids: Vec<i64>,
+    /// When settling was last tried after a commit.
+    settled_at: Option<Instant>,
 }
 
 impl PgImport {
@@ -115,6 +122,7 @@ pub(super) async fn open(
         cards_written: 0,
         cards_settled: 0,
         reserved_ids: Vec::new(),
+        settled_at: None,
     })
 }
 
@@ -239,6 +247,7 @@ impl ImportBackend for PgImport {
             cards_written: 0,
             cards_settled: 0,
             reserved_ids: Vec::new(),
+            settled_at: None,
         })))
     }
 
@@ -253,14 +262,22 @@ impl ImportBackend for PgImport {
 
     async fn reserve_card_ids(&mut self, count: usize) -> Result<(), StoreError> {
         // One sequence call per id, in order; other writers' calls may fall
-        // between them, never a later reservation's.
-        let mut ids: Vec<i64> = sqlx::query_scalar("SELECT nextval($1::regclass) FROM generate_series(1, $2)")
-            .bind(&self.card_ids)
-            .bind(count as i64)
-            .fetch_all(&mut *self.connection)
-            .await?;
-        ids.sort_unstable();
-        self.reserved_ids = ids;
+        // between them, never a later reservation's. The ids themselves come
+        // back only when another writer's did fall between.
+        let (first, last, scattered): (Option<i64>, Option<i64>, Option<Vec<i64>>) = sqlx::query_as(
+            "SELECT min(n), max(n), CASE WHEN max(n) - min(n) + 1 = count(*) THEN NULL \
+             ELSE array_agg(n ORDER BY n) END FROM (SELECT nextval($1::regclass) AS n \
+             FROM generate_series(1, $2)) AS ids",
+        )
+        .bind(&self.card_ids)
+        .bind(count as i64)
+        .fetch_one(&mut *self.connection)
+        .await?;
+        self.reserved_ids = match (first, last, scattered) {
+            (_, _, Some(ids)) => ids,
+            (Some(first), Some(last), None) => (first..=last).collect(),
+            _ => Vec::new(),
+        };
         Ok(())
     }
 
@@ -274,7 +291,12 @@ impl ImportBackend for PgImport {
     async fn commit(&mut self) -> Result<(), StoreError> {
         self.reserved_ids.clear();
         sqlx::raw_sql("COMMIT").execute(&mut *self.connection).await?;
-        self.settle(super::SETTLE_WAIT_BETWEEN).await;
+        // At most once a second: with two connections a batch commits every
+        // few milliseconds, and closing settles whatever is left.
+        if self.settled_at.is_none_or(|at| at.elapsed() >= SETTLE_EVERY) {
+            self.settled_at = Some(Instant::now());
+            self.settle(super::SETTLE_WAIT_BETWEEN).await;
+        }
         Ok(())
     }
 

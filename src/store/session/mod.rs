@@ -11,6 +11,10 @@
 //! and judged again (SQLite has one writer, and a savepoint would cost it a
 //! copy of every page the batch touches).
 //!
+//! A store that writes faster on two connections (PostgreSQL) gives the
+//! session a second lane: card batches are then written in pairs, at once,
+//! and committed in record order ([`ImportSession::write_pair`]).
+//!
 //! Cards are judged in record order (see [`judge`]) and inserted once:
 //! - keys repeated within the batch are judged in memory;
 //! - keys the database may already hold are looked up first: every key when
@@ -206,7 +210,6 @@ struct Writer<'a> {
 const MAX_KNOWN_OFFSETS: usize = 4096;
 
 impl ImportSession {
-    /// A session over an opened backend.
     /// A session over an opened backend, and a second lane's if the store gave one.
     pub fn new(
         backend: Box<dyn ImportBackend>,
@@ -340,18 +343,6 @@ impl ImportSession {
             return Err(error);
         }
         let lane = self.lane.as_deref_mut().expect("checked above");
-        let prepared = async {
-            lane.begin().await?;
-            lane.reserve_card_ids(second_rows.len()).await
-        };
-        if let Err(error) = prepared.await {
-            self.drop_lane(&error).await;
-            return Ok([
-                self.write_batch(first, None).await?,
-                self.write_batch(second, None).await?,
-            ]);
-        }
-        let lane = self.lane.as_deref_mut().expect("checked above");
         let mut writer = Writer {
             backend: &mut *self.backend,
             shared: &self.shared,
@@ -378,7 +369,12 @@ impl ImportSession {
             }
             written
         };
-        let write_second = second_writer.write(&run, second, &second_offsets, None);
+        // Its ids are reserved after the first's, while the first writes.
+        let write_second = async {
+            second_writer.backend.begin().await?;
+            second_writer.backend.reserve_card_ids(second_rows.len()).await?;
+            second_writer.write(&run, second, &second_offsets, None).await
+        };
         let (first_done, second_done) = tokio::join!(write_first, write_second);
         let first_outcome = match first_done {
             Ok(outcome) => outcome,
@@ -419,7 +415,7 @@ impl ImportSession {
     }
 
     /// Opens the first lane's transaction for a pair: it holds the run's row
-    /// and reserves its cards' ids before the second lane reserves its own.
+    /// and reserves its cards' ids before the second lane begins.
     async fn prepare_first(&mut self, run: &RunContext, cards: usize) -> Result<(), StoreError> {
         if self.open_since.is_none() {
             self.backend.begin().await?;
