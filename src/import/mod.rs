@@ -123,7 +123,12 @@ pub async fn run_import(
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
-        connections: options.connections,
+        // A reject budget runs through the batches in order: one connection.
+        connections: if options.max_rejects.is_some() {
+            1
+        } else {
+            options.connections
+        },
         external_id_generation,
     };
     let mut session = begin_import(store, org_id, start).await?;
@@ -256,9 +261,8 @@ async fn run_batches(
 
     let mut ending = Ending::Completed;
     let mut result = Ok(());
-    // With two lanes (and no reject budget, which runs through the batches
-    // in order), batches are written in pairs: one waits here for the next.
-    let pairs = session.has_lanes() && options.max_rejects.is_none();
+    // With two lanes batches are written in pairs: one waits here for the next.
+    let pairs = session.has_lanes();
     let mut held: Option<ValidBatch> = None;
     loop {
         let valid = valid_receiver.recv().await;

@@ -177,6 +177,22 @@ pub struct GeneratedCards {
 /// Takes generated numbers before they are committed (see [`Store::generate_cards`]).
 pub type DeliverNumbers<'a> = dyn FnMut(&[String]) -> std::io::Result<()> + Send + 'a;
 
+/// Moves run `$5` of org `$4`'s checkpoint to record `$1` and adds `$2`
+/// inserted and `$3` rejected records to its totals
+/// ([`session::backend::ImportBackend::checkpoint`]).
+const CHECKPOINT: &str = "UPDATE runs SET records_committed = $1, inserted = inserted + $2, \
+     rejected = rejected + $3 WHERE org_id = $4 AND id = $5";
+
+/// Run `$2` of org `$1`'s reject counts by reason above record `$3`, with
+/// the columns [`decode::reason_count`] reads.
+const REASON_COUNTS: &str =
+    "SELECT reason, count(*) AS n FROM rejects WHERE org_id = $1 AND run_id = $2 AND record > $3 GROUP BY reason";
+
+/// Up to `$4` of run `$2` of org `$1`'s rejects above record `$3`, in
+/// record order, with the columns [`decode::reject`] reads.
+const REJECT_PAGE: &str = "SELECT record, line, reason, field, message, raw FROM rejects \
+     WHERE org_id = $1 AND run_id = $2 AND record > $3 ORDER BY record LIMIT $4";
+
 /// The cards run `$2` of org `$1` created, in id order, with the columns
 /// [`decode::run_card`] reads (see [`Store::run_cards`]). `$N`
 /// placeholders, which both stores take.

@@ -761,17 +761,14 @@ impl ImportBackend for PgImport {
         inserted: u64,
         rejected: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET records_committed = $1, inserted = inserted + $2, rejected = rejected + $3 \
-             WHERE org_id = $4 AND id = $5",
-        )
-        .bind(through as i64)
-        .bind(inserted as i64)
-        .bind(rejected as i64)
-        .bind(run.org_id)
-        .bind(run.run_id)
-        .execute(&mut *self.connection)
-        .await?;
+        sqlx::query(crate::store::CHECKPOINT)
+            .bind(through as i64)
+            .bind(inserted as i64)
+            .bind(rejected as i64)
+            .bind(run.org_id)
+            .bind(run.run_id)
+            .execute(&mut *self.connection)
+            .await?;
         Ok(())
     }
 
@@ -802,14 +799,12 @@ impl ImportBackend for PgImport {
         run_id: i64,
         after_record: u64,
     ) -> Result<Vec<(RejectReason, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT reason, count(*) AS n FROM rejects WHERE org_id = $1 AND run_id = $2 AND record > $3 GROUP BY reason",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .bind(after_record as i64)
-        .fetch_all(&mut *self.connection)
-        .await?;
+        let rows = sqlx::query(crate::store::REASON_COUNTS)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(after_record as i64)
+            .fetch_all(&mut *self.connection)
+            .await?;
         rows.iter().map(decode::reason_count).collect()
     }
 
@@ -855,15 +850,12 @@ pub(super) async fn reject_page(
     after_record: u64,
     limit: u32,
 ) -> Result<Vec<RejectRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT record, line, reason, field, message, raw FROM rejects \
-         WHERE org_id = $1 AND run_id = $2 AND record > $3 ORDER BY record LIMIT $4",
-    )
-    .bind(org_id)
-    .bind(run_id)
-    .bind(after_record as i64)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *connection)
-    .await?;
+    let rows = sqlx::query(crate::store::REJECT_PAGE)
+        .bind(org_id)
+        .bind(run_id)
+        .bind(after_record as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *connection)
+        .await?;
     rows.iter().map(decode::reject).collect()
 }

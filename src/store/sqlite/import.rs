@@ -600,17 +600,14 @@ impl ImportBackend for SqliteImport {
         inserted: u64,
         rejected: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET records_committed = ?, inserted = inserted + ?, rejected = rejected + ? \
-             WHERE org_id = ? AND id = ?",
-        )
-        .bind(through as i64)
-        .bind(inserted as i64)
-        .bind(rejected as i64)
-        .bind(run.org_id)
-        .bind(run.run_id)
-        .execute(&mut *self.connection)
-        .await?;
+        sqlx::query(crate::store::CHECKPOINT)
+            .bind(through as i64)
+            .bind(inserted as i64)
+            .bind(rejected as i64)
+            .bind(run.org_id)
+            .bind(run.run_id)
+            .execute(&mut *self.connection)
+            .await?;
         Ok(())
     }
 
@@ -638,14 +635,12 @@ impl ImportBackend for SqliteImport {
         run_id: i64,
         after_record: u64,
     ) -> Result<Vec<(RejectReason, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT reason, count(*) AS n FROM rejects WHERE org_id = ? AND run_id = ? AND record > ? GROUP BY reason",
-        )
-        .bind(org_id)
-        .bind(run_id)
-        .bind(after_record as i64)
-        .fetch_all(&mut *self.connection)
-        .await?;
+        let rows = sqlx::query(crate::store::REASON_COUNTS)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(after_record as i64)
+            .fetch_all(&mut *self.connection)
+            .await?;
         rows.iter().map(decode::reason_count).collect()
     }
 
@@ -682,15 +677,12 @@ pub(super) async fn reject_page(
     after_record: u64,
     limit: u32,
 ) -> Result<Vec<RejectRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT record, line, reason, field, message, raw FROM rejects \
-         WHERE org_id = ? AND run_id = ? AND record > ? ORDER BY record LIMIT ?",
-    )
-    .bind(org_id)
-    .bind(run_id)
-    .bind(after_record as i64)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *connection)
-    .await?;
+    let rows = sqlx::query(crate::store::REJECT_PAGE)
+        .bind(org_id)
+        .bind(run_id)
+        .bind(after_record as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *connection)
+        .await?;
     rows.iter().map(decode::reject).collect()
 }
