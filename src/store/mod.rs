@@ -337,7 +337,11 @@ pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) ->
     // Only card imports have pairs of batches to write at once (the other
     // kinds lock or look up rows batch by batch).
     let lane = if start.connections > 1 && start.kind == crate::batch::ImportKind::Cards && !start.dry_run {
-        backend.open_lane().await?
+        // A server out of connections still has the first: the import goes on with it.
+        backend.open_lane().await.unwrap_or_else(|error| {
+            tracing::debug!(%error, "no second connection; writing on one");
+            None
+        })
     } else {
         None
     };

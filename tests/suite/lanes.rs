@@ -203,3 +203,59 @@ fn a_lost_second_connection_leaves_the_import_to_the_first() {
         std::fs::read_to_string(expected.path("drop.csv.rejects.csv")).unwrap()
     );
 }
+
+/// A server that refuses the second connection (here a role limited to two,
+/// of which cardbatch's pool may hold both): the import goes on with the
+/// first. How many the pool holds when the import starts varies, so the
+/// import is repeated (each time a new input) until the refusal was met.
+#[test]
+fn the_import_goes_on_when_the_server_refuses_a_second_connection() {
+    if !Backend::postgres_available() {
+        return;
+    }
+    let ws = Backend::Postgres.workspace();
+    ws.import_setup();
+    let database = ws.query_texts("SELECT current_database()::text").remove(0);
+    let role = format!("{database}_two");
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 2"),
+        format!("GRANT ALL ON SCHEMA public TO {role}"),
+        format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ] {
+        ws.query_texts(&statement);
+    }
+    let url = ws.url.replacen("postgres@", &format!("{role}@"), 1);
+    let rows = big_cards_file(40_000);
+    let mut refused = 0;
+    for attempt in 0..40 {
+        // A new input each time (its last rows differ), so a new run.
+        let input = ws.write(
+            &format!("drop{attempt}.csv"),
+            rows.lines().take(20_001 + attempt).collect::<Vec<_>>().join("\n"),
+        );
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin!("cardbatch"))
+            .current_dir(ws.path(""))
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "cardbatch=debug")
+            .args(["import", "cards", input.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let summary: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+        assert_eq!(output.status.code(), Some(4), "{summary} {stderr}");
+        assert_accounted(&summary);
+        assert_eq!(summary["records_read"], 20_000 + attempt as u64, "{summary}");
+        if stderr.contains("no second connection; writing on one") {
+            assert!(
+                !stderr.contains("pair of batches written on two connections"),
+                "{stderr}"
+            );
+            refused += 1;
+            if refused == 2 {
+                return;
+            }
+        }
+    }
+    panic!("the second connection was never refused ({refused} times in 40 imports)");
+}

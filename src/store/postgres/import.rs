@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row};
 
 use super::copy::{BinaryRows, postgres_microseconds};
 use crate::batch::{CardRow, ExternalIdRow, RejectRow};
@@ -37,7 +37,7 @@ const SETTLE_EVERY: Duration = Duration::from_secs(1);
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 pub(super) struct PgImport {
-    connection: PoolConnection<Postgres>,
+    connection: ImportConnection,
     /// Where a second lane's connection comes from.
     pool: PgPool,
     /// False for a second lane, whose run lock the first lane holds.
@@ -65,6 +65,34 @@ impl PgImport {
             && super::settle_new_cards(&mut self.connection, self.org_id, self.cards_written, wait).await
         {
             self.cards_settled = self.cards_written;
+        }
+    }
+}
+
+/// The connection a backend writes on: the pool's for the first lane, one
+/// of its own for the second (opened once, without the pool's retries, so
+/// that a server out of connections says so at once).
+enum ImportConnection {
+    Pooled(PoolConnection<Postgres>),
+    Own(PgConnection),
+}
+
+impl std::ops::Deref for ImportConnection {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            ImportConnection::Pooled(connection) => connection,
+            ImportConnection::Own(connection) => connection,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ImportConnection {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            ImportConnection::Pooled(connection) => connection,
+            ImportConnection::Own(connection) => connection,
         }
     }
 }
@@ -112,7 +140,7 @@ pub(super) async fn open(
         .fetch_one(&mut *connection)
         .await?;
     Ok(PgImport {
-        connection,
+        connection: ImportConnection::Pooled(connection),
         pool: pool.clone(),
         holds_run_lock: !start.dry_run,
         org_id,
@@ -234,10 +262,9 @@ impl ImportBackend for PgImport {
         if self.dry_run {
             return Ok(None);
         }
-        let mut connection = self.pool.acquire().await?;
-        connection.close_on_drop();
+        let connection = PgConnection::connect_with(&self.pool.connect_options()).await?;
         Ok(Some(Box::new(PgImport {
-            connection,
+            connection: ImportConnection::Own(connection),
             pool: self.pool.clone(),
             holds_run_lock: false,
             org_id: self.org_id,
@@ -830,6 +857,9 @@ impl ImportBackend for PgImport {
                     .execute(&mut *self.connection)
                     .await?;
             }
+        }
+        if let ImportConnection::Own(connection) = self.connection {
+            connection.close().await?;
         }
         Ok(())
     }
