@@ -193,6 +193,65 @@ const REASON_COUNTS: &str =
 const REJECT_PAGE: &str = "SELECT record, line, reason, field, message, raw FROM rejects \
      WHERE org_id = $1 AND run_id = $2 AND record > $3 ORDER BY record LIMIT $4";
 
+/// The queries above with their arguments, for either store: the SQL text
+/// and the binds are written once, the store only runs them.
+mod shared_queries {
+    use sqlx::query::Query;
+    use sqlx::{Database, Encode, Type};
+
+    use super::session::backend::RunContext;
+
+    /// [`super::CHECKPOINT`] for `run`.
+    pub(crate) fn checkpoint<'a, DB: Database>(
+        run: &RunContext,
+        through: u64,
+        inserted: u64,
+        rejected: u64,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(super::CHECKPOINT)
+            .bind(through as i64)
+            .bind(inserted as i64)
+            .bind(rejected as i64)
+            .bind(run.org_id)
+            .bind(run.run_id)
+    }
+
+    /// [`super::REASON_COUNTS`] of a run above `after_record`.
+    pub(crate) fn reason_counts<'a, DB: Database>(
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(super::REASON_COUNTS)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(after_record as i64)
+    }
+
+    /// [`super::REJECT_PAGE`]: up to `limit` of a run's rejects above `after_record`.
+    pub(crate) fn reject_page<'a, DB: Database>(
+        org_id: i64,
+        run_id: i64,
+        after_record: u64,
+        limit: u32,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(super::REJECT_PAGE)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(after_record as i64)
+            .bind(i64::from(limit))
+    }
+}
+
 /// The cards run `$2` of org `$1` created, in id order, with the columns
 /// [`decode::run_card`] reads (see [`Store::run_cards`]). `$N`
 /// placeholders, which both stores take.

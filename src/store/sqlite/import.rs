@@ -600,12 +600,7 @@ impl ImportBackend for SqliteImport {
         inserted: u64,
         rejected: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(crate::store::CHECKPOINT)
-            .bind(through as i64)
-            .bind(inserted as i64)
-            .bind(rejected as i64)
-            .bind(run.org_id)
-            .bind(run.run_id)
+        crate::store::shared_queries::checkpoint(run, through, inserted, rejected)
             .execute(&mut *self.connection)
             .await?;
         Ok(())
@@ -635,10 +630,7 @@ impl ImportBackend for SqliteImport {
         run_id: i64,
         after_record: u64,
     ) -> Result<Vec<(RejectReason, u64)>, StoreError> {
-        let rows = sqlx::query(crate::store::REASON_COUNTS)
-            .bind(org_id)
-            .bind(run_id)
-            .bind(after_record as i64)
+        let rows = crate::store::shared_queries::reason_counts(org_id, run_id, after_record)
             .fetch_all(&mut *self.connection)
             .await?;
         rows.iter().map(decode::reason_count).collect()
@@ -677,11 +669,7 @@ pub(super) async fn reject_page(
     after_record: u64,
     limit: u32,
 ) -> Result<Vec<RejectRow>, StoreError> {
-    let rows = sqlx::query(crate::store::REJECT_PAGE)
-        .bind(org_id)
-        .bind(run_id)
-        .bind(after_record as i64)
-        .bind(i64::from(limit))
+    let rows = crate::store::shared_queries::reject_page(org_id, run_id, after_record, limit)
         .fetch_all(&mut *connection)
         .await?;
     rows.iter().map(decode::reject).collect()
