@@ -234,6 +234,37 @@ mod shared_queries {
             .bind(after_record as i64)
     }
 
+    /// [`super::RUN_CARDS`]: the cards run `run_id` created.
+    pub(crate) fn run_cards<'a, DB: Database>(org_id: i64, run_id: i64) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(super::RUN_CARDS).bind(org_id).bind(run_id)
+    }
+
+    /// A batch's rows for `events export` (`sql`: [`super::events::CREATED_CARDS`]
+    /// or [`super::events::REGISTERED_CUSTOMERS`]): ids in `range`, `limit`
+    /// of them after the first `skip`.
+    pub(crate) fn batch_rows<'a, DB: Database>(
+        sql: &'static str,
+        org_id: i64,
+        run_id: i64,
+        range: (i64, i64),
+        skip: u64,
+        limit: u64,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(sql)
+            .bind(org_id)
+            .bind(run_id)
+            .bind(range.0)
+            .bind(range.1)
+            .bind(limit as i64)
+            .bind(skip as i64)
+    }
+
     /// [`super::REJECT_PAGE`]: up to `limit` of a run's rejects above `after_record`.
     pub(crate) fn reject_page<'a, DB: Database>(
         org_id: i64,

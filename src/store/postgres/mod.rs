@@ -19,8 +19,8 @@ use super::events::{
 use super::sequences::FreeIds;
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RUN_CARDS, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
-    is_unique_violation, new_secret, now,
+    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
+    is_unique_violation, new_secret, now, shared_queries,
 };
 use crate::batch::RejectRow;
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -603,9 +603,7 @@ impl Store for PgStore {
     }
 
     fn run_cards(&self, org_id: i64, run_id: i64) -> BoxStream<'_, Result<RunCard, StoreError>> {
-        sqlx::query(RUN_CARDS)
-            .bind(org_id)
-            .bind(run_id)
+        shared_queries::run_cards(org_id, run_id)
             .fetch(&self.pool)
             .map(|row| decode::run_card(&row?))
             .boxed()
@@ -690,8 +688,8 @@ impl EventTables for PgEvents {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<CardSnapshot>, StoreError> {
-        let rows = self
-            .batch_rows(CREATED_CARDS, org_id, run_id, range, skip, limit)
+        let rows = shared_queries::batch_rows(CREATED_CARDS, org_id, run_id, range, skip, limit)
+            .fetch_all(&mut *self.0)
             .await?;
         rows.iter().map(decode::card_snapshot).collect()
     }
@@ -704,33 +702,10 @@ impl EventTables for PgEvents {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<CustomerSnapshot>, StoreError> {
-        let rows = self
-            .batch_rows(REGISTERED_CUSTOMERS, org_id, run_id, range, skip, limit)
+        let rows = shared_queries::batch_rows(REGISTERED_CUSTOMERS, org_id, run_id, range, skip, limit)
+            .fetch_all(&mut *self.0)
             .await?;
         rows.iter().map(decode::customer_snapshot).collect()
-    }
-}
-
-impl PgEvents {
-    /// The rows `sql` ([`CREATED_CARDS`] or [`REGISTERED_CUSTOMERS`]) selects.
-    async fn batch_rows(
-        &mut self,
-        sql: &'static str,
-        org_id: i64,
-        run_id: i64,
-        range: (i64, i64),
-        skip: u64,
-        limit: u64,
-    ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
-        Ok(sqlx::query(sql)
-            .bind(org_id)
-            .bind(run_id)
-            .bind(range.0)
-            .bind(range.1)
-            .bind(limit as i64)
-            .bind(skip as i64)
-            .fetch_all(&mut *self.0)
-            .await?)
     }
 }
 

@@ -192,10 +192,15 @@ impl Shared {
         self.key_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Remembers where `line - record` changes, up to the cap.
+    /// Remembers where `line - record` changes, up to the cap; a batch
+    /// written again (a pair's second, after its lane failed) adds nothing.
     fn know_offsets(&mut self, offsets: &[(u64, i64)]) {
+        let known_through = self.known_offsets.last().map(|&(record, _)| record);
         if self.known_offsets.len() < MAX_KNOWN_OFFSETS {
-            self.known_offsets.extend_from_slice(offsets);
+            let new = offsets
+                .iter()
+                .filter(|(record, _)| known_through.is_none_or(|last| *record > last));
+            self.known_offsets.extend(new);
         }
     }
 }
