@@ -50,11 +50,13 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
         input_hash: format!("{:x}", rand_hash()),
         input_format: cardbatch::batch::Format::Csv,
         input_header: None,
+        reading_plan: String::new(),
         dry_run: false,
         group_commits: true,
         overwrite_external_ids: false,
         connections: 1,
         external_id_generation: None,
+        series_codes: Default::default(),
     };
     let clock = Instant::now();
     let mut session = store::begin_import(store.as_ref(), 1, start).await.unwrap();

@@ -131,6 +131,8 @@ pub struct ValidBatch {
     pub rows: Rows,
     /// Validation rejects, in record order.
     pub rejects: Vec<(u64, Rejection)>,
+    /// Records whose card number lost its separators (`--strip-separators`).
+    pub separators_stripped: u64,
 }
 
 impl ValidBatch {
@@ -203,7 +205,8 @@ pub struct RejectRow {
 }
 
 /// The input formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
     Jsonl,

@@ -115,7 +115,9 @@ pub struct ImportArgs {
     /// The input format (default: from the file name, else from the first byte).
     #[arg(long, value_enum)]
     pub format: Option<crate::import::input::Format>,
-    /// Where to write the reject report (default: FILE.rejects.csv beside the input).
+    /// Where to write the reject report (default: FILE.rejects.csv beside the
+    /// input, or FILE.runN.rejects.csv when another run's report stands there;
+    /// FILE.dry-run.rejects.csv for a dry run).
     #[arg(long, value_name = "FILE")]
     pub reject_report: Option<PathBuf>,
     /// Also write the summary as JSON to FILE.
@@ -143,6 +145,71 @@ pub struct ImportArgs {
     /// Print the summary as JSON on stdout (and an error as one JSON object there, same exit code).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub reading: ReadingArgs,
+}
+
+/// How to read a file another system or a spreadsheet wrote.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Reading files from other systems")]
+pub struct ReadingArgs {
+    /// The CSV field delimiter: , ; | or tab (default: detected from the
+    /// header among , ; tab |).
+    #[arg(long, value_name = "CHAR", value_parser = crate::import::reading::parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// The CSV quote character (default: ").
+    #[arg(long, value_name = "CHAR", value_parser = crate::import::reading::parse_quote)]
+    pub quote: Option<u8>,
+    /// The CSV file has no header line: columns are named by position (--column FIELD=N).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Lines to skip before the header (title lines of a report).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skip_lines: u64,
+    /// The input's encoding, a WHATWG label: utf-8 (default), windows-1252,
+    /// iso-8859-1, iso-8859-15, utf-16le, utf-16be, ... A byte-order mark wins.
+    #[arg(long, value_name = "LABEL", value_parser = crate::import::encoding::parse_label)]
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// The file's column for one of cardbatch's fields: FIELD=HEADER, or
+    /// FIELD=N (1-based) with --no-header (repeatable).
+    #[arg(long = "column", value_name = "FIELD=COLUMN", value_parser = crate::import::mapping::parse_assignment)]
+    pub columns: Vec<(String, String)>,
+    /// One value of a field for every record, e.g. series_code=GOLD2026 (repeatable).
+    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = crate::import::mapping::parse_assignment)]
+    pub constants: Vec<(String, String)>,
+    /// A TOML file of these reading options (delimiter, quote, header,
+    /// skip_lines, encoding, strip_separators, [columns], [set]); flags given
+    /// here win over it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub mapping: Option<PathBuf>,
+    /// Remove spaces and dashes inside card numbers ("6001 3146-1107"), and
+    /// count the records changed in the summary.
+    #[arg(long)]
+    pub strip_separators: bool,
+}
+
+impl ReadingArgs {
+    /// The reading options these flags give, over the `--mapping` file's.
+    pub fn options(&self) -> Result<crate::import::reading::ReadingOptions, String> {
+        use crate::import::mapping::MappingOptions;
+        use crate::import::reading::ReadingOptions;
+        let given = ReadingOptions {
+            delimiter: self.delimiter,
+            quote: self.quote,
+            no_header: self.no_header,
+            skip_lines: self.skip_lines,
+            encoding: self.encoding,
+            mapping: MappingOptions {
+                columns: self.columns.clone(),
+                constants: self.constants.clone(),
+            },
+            strip_separators: self.strip_separators,
+        };
+        Ok(match &self.mapping {
+            Some(path) => given.over(ReadingOptions::from_file(path)?),
+            None => given,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,9 @@ use std::io::Cursor;
 use cardbatch::batch::{ImportKind, ValidBatch};
 use cardbatch::domain::{OrgConfig, SeriesRequest};
 use cardbatch::import::input::Format;
+use cardbatch::import::mapping::MappingOptions;
 use cardbatch::import::reader::{DEFAULT_MAX_RECORD_BYTES, RecordBatch, open_source};
+use cardbatch::import::reading::ReadingOptions;
 use cardbatch::import::validate::{ValidationContext, validate_batch};
 use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
 
@@ -132,15 +134,58 @@ pub fn input(records: usize, drop: Drop, format: Format) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// The same CSV records as a European spreadsheet export writes them:
+/// `;`-separated, CR LF, Windows-1252, with its own headers (one of them
+/// accented), read with [`european_options`].
+pub fn european(csv: &[u8]) -> Vec<u8> {
+    let text = std::str::from_utf8(csv).unwrap();
+    let mut out = String::with_capacity(text.len() + text.len() / 20);
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str("CardNo;Serie;Statut;Référence;Client");
+        } else {
+            out.push_str(&line.replace(',', ";"));
+        }
+        out.push_str("\r\n");
+    }
+    encoding_rs::WINDOWS_1252.encode(&out).0.into_owned()
+}
+
+/// The reading options of a [`european`] file (the delimiter detected).
+pub fn european_options() -> ReadingOptions {
+    let pairs = |list: &[(&str, &str)]| list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    ReadingOptions {
+        encoding: Some(encoding_rs::WINDOWS_1252),
+        mapping: MappingOptions {
+            columns: pairs(&[
+                ("card_number", "CardNo"),
+                ("series_code", "Serie"),
+                ("status_label", "Statut"),
+                ("external_id", "Référence"),
+                ("customer_id", "Client"),
+            ]),
+            constants: Vec::new(),
+        },
+        ..ReadingOptions::default()
+    }
+}
+
 /// The input read into batches of [`BATCH`] records.
 pub fn read_batches(input: Vec<u8>, format: Format) -> Vec<RecordBatch> {
+    read_batches_with(input, format, &ReadingOptions::default())
+}
+
+/// The input read as `options` say into batches of [`BATCH`] records.
+pub fn read_batches_with(input: Vec<u8>, format: Format, options: &ReadingOptions) -> Vec<RecordBatch> {
     let mut source = open_source(
         Box::new(Cursor::new(input)),
         ImportKind::Cards,
         format,
         DEFAULT_MAX_RECORD_BYTES,
+        options,
     )
-    .unwrap();
+    .unwrap()
+    .source;
     let mut batches = Vec::new();
     while let Some(batch) = source.next_batch(BATCH, 0).unwrap() {
         batches.push(batch);

@@ -9,10 +9,10 @@ use super::{Settings, print_json, print_stdout};
 use crate::batch::ImportKind;
 use crate::cli::ImportCommand;
 use crate::error::{CommandError, Exit, failed};
-use crate::import::input::{Input, InputError};
+use crate::import::input::{Input, InputError, default_report_path};
 use crate::import::interrupt::Interrupts;
 use crate::import::{Ending, ImportOptions, ImportResult, run_import};
-use crate::store::redact;
+use crate::store::{RunState, redact};
 
 pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<Exit, CommandError> {
     let (kind, args, overwrite) = match command {
@@ -20,18 +20,34 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         ImportCommand::ExternalIds { args, overwrite } => (ImportKind::ExternalIds, args, overwrite),
         ImportCommand::Customers(args) => (ImportKind::Customers, args, false),
     };
+    let reading = args.reading.options().map_err(CommandError::Usage)?;
     let input = Input::open(&args.file, args.format)?;
-    let report_path = args
+    let input_file = input.file().map(Path::to_path_buf);
+    let input_name = input.name.clone();
+    // Every output is checked before the database is opened; the default
+    // report's name depends on the run (see `default_report_path`), and
+    // each name it may take lies in the same directory.
+    let outputs = |report: &Path| {
+        let mut paths: Vec<(&'static str, &Path)> = vec![("--reject-report", report)];
+        if let Some(summary) = &args.summary {
+            paths.push(("--summary", summary));
+        }
+        settings.check_outputs(input_file.as_deref(), &paths)
+    };
+    let first_choice = args
         .reject_report
         .clone()
-        .unwrap_or_else(|| input.default_report_path());
-    let mut paths: Vec<(&'static str, &Path)> = vec![("--reject-report", &report_path)];
-    if let Some(summary) = &args.summary {
-        paths.push(("--summary", summary));
-    }
-    let mut outputs = settings.check_outputs(input.file(), &paths)?.into_iter();
-    let (Some(report), summary_file) = (outputs.next(), outputs.next()) else {
-        return Err(failed("the reject report's path was lost"));
+        .unwrap_or_else(|| default_report_path(&input_name, None, args.dry_run));
+    let summary_file = outputs(&first_choice)?.into_iter().nth(1);
+    let choose_report = |run: &RunState| {
+        let path = args
+            .reject_report
+            .clone()
+            .unwrap_or_else(|| default_report_path(&input_name, Some(run), args.dry_run));
+        outputs(&path)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| failed("the reject report's path was lost"))
     };
 
     let context = settings.open().await?;
@@ -46,6 +62,7 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         overwrite_external_ids: overwrite,
         connections: usize::from(args.connections),
         quiet: settings.quiet,
+        reading,
     };
     let resume = resume_command();
     let interrupts = Interrupts::listen(format!(
@@ -58,7 +75,7 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         org,
         options,
         input,
-        &report,
+        &choose_report,
         &interrupts,
     )
     .await?;

@@ -3,8 +3,10 @@
 use serde_json::{Value, json};
 
 use super::{Settings, print_json, print_stdout};
+use crate::batch::Format;
 use crate::cli::RunsCommand;
 use crate::error::{CommandError, Exit, usage};
+use crate::import::reading::ReadingPlan;
 use crate::store::RunInfo;
 
 pub(super) async fn run(settings: &Settings, command: RunsCommand) -> Result<Exit, CommandError> {
@@ -44,8 +46,11 @@ pub(super) fn run_json(run: &RunInfo) -> Value {
         "status": run.status.as_str(),
         "records_read": run.records_committed,
         "inserted": run.inserted,
+        "unchanged": run.unchanged,
         "rejected": run.rejected,
         "already_committed": run.already_committed,
+        "reading": run.reading_plan.as_deref().and_then(|plan| serde_json::from_str::<Value>(plan).ok()),
+        "reject_report": run.reject_report,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
     })
@@ -54,9 +59,19 @@ pub(super) fn run_json(run: &RunInfo) -> Value {
 /// The runs as an aligned table, one line each.
 fn table(runs: &[RunInfo]) -> String {
     let header = [
-        "ID", "KIND", "INPUT", "STATUS", "READ", "INSERTED", "REJECTED", "ALREADY", "STARTED", "FINISHED",
+        "ID",
+        "KIND",
+        "INPUT",
+        "STATUS",
+        "READ",
+        "INSERTED",
+        "UNCHANGED",
+        "REJECTED",
+        "ALREADY",
+        "STARTED",
+        "FINISHED",
     ];
-    let rows: Vec<[String; 10]> = runs
+    let rows: Vec<[String; 11]> = runs
         .iter()
         .map(|run| {
             [
@@ -66,6 +81,7 @@ fn table(runs: &[RunInfo]) -> String {
                 run.status.as_str().to_string(),
                 run.records_committed.to_string(),
                 run.inserted.to_string(),
+                run.unchanged.to_string(),
                 run.rejected.to_string(),
                 run.already_committed.to_string(),
                 run.started_at.clone(),
@@ -117,10 +133,26 @@ fn details(run: &RunInfo) -> String {
         ("status", run.status.as_str().to_string()),
         ("records read", run.records_committed.to_string()),
         ("inserted", run.inserted.to_string()),
+        ("unchanged", run.unchanged.to_string()),
         ("rejected", run.rejected.to_string()),
         ("already committed", run.already_committed.to_string()),
         ("started", run.started_at.clone()),
         ("finished", run.finished_at.clone().unwrap_or_else(|| "-".into())),
+        (
+            "reading",
+            run.reading_plan
+                .as_deref()
+                .map(|plan| {
+                    let format = run
+                        .input_format
+                        .as_deref()
+                        .and_then(Format::parse)
+                        .unwrap_or(Format::Csv);
+                    ReadingPlan::from_stored(Some(plan), format).describe()
+                })
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("reject report", run.reject_report.clone().unwrap_or_else(|| "-".into())),
     ];
     fields
         .iter()

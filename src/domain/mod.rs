@@ -6,6 +6,7 @@ pub mod fields;
 pub mod org_config;
 pub mod reject;
 pub mod series;
+pub mod spreadsheet;
 pub mod status;
 
 pub use card::{CardRequest, NewCard};

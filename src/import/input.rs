@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use flate2::read::MultiGzDecoder;
 
 pub use crate::batch::Format;
+use crate::store::RunState;
 
 /// An input that cannot be used at all (exit 2, nothing written).
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +23,7 @@ pub enum InputError {
     Invalid(String),
 }
 
-/// An opened input, identified by the BLAKE3 hash of its bytes.
+/// An opened input, identified by the BLAKE3 hash of its bytes (decompressed, for gzip).
 pub struct Input {
     /// As given on the command line (`-` for stdin).
     pub name: String,
@@ -57,15 +58,22 @@ impl Input {
         if !metadata.is_file() {
             return Err(InputError::Invalid(format!("{name} is not a file")));
         }
-        let mut hasher = blake3::Hasher::new();
-        let mut file = File::open(&path).map_err(unreadable)?;
-        hasher.update_reader(&mut file).map_err(unreadable)?;
         let mut magic = [0u8; 2];
         let gzip = File::open(&path)
             .and_then(|mut f| f.read(&mut magic))
             .map_err(unreadable)?
             == 2
             && magic == [0x1f, 0x8b];
+        // A compressed input is identified by its records: gzip's header
+        // keeps a time stamp, so the same records compressed twice differ.
+        let mut hasher = blake3::Hasher::new();
+        let file = File::open(&path).map_err(unreadable)?;
+        if gzip {
+            hasher.update_reader(MultiGzDecoder::new(BufReader::new(file)))
+        } else {
+            hasher.update_reader(file)
+        }
+        .map_err(unreadable)?;
         let mut input = Input {
             name: name.to_string(),
             path,
@@ -104,15 +112,6 @@ impl Input {
         (self.name != "-").then_some(self.path.as_path())
     }
 
-    /// The default reject report path: `FILE.rejects.csv` beside the input (`stdin.rejects.csv` for stdin).
-    pub fn default_report_path(&self) -> PathBuf {
-        if self.name == "-" {
-            PathBuf::from("stdin.rejects.csv")
-        } else {
-            PathBuf::from(format!("{}.rejects.csv", self.name))
-        }
-    }
-
     /// JSON lines when the first non-blank byte opens an object, CSV otherwise.
     fn sniff_format(&self) -> io::Result<Format> {
         let mut reader = self.reader()?;
@@ -131,6 +130,30 @@ impl Input {
             };
             return Ok(if first == b'{' { Format::Jsonl } else { Format::Csv });
         }
+    }
+}
+
+/// The default reject report of a run of input `name` (`-` for stdin,
+/// whose reports are `stdin.*`), beside the input: `FILE.dry-run.rejects.csv`
+/// for a dry run; otherwise `FILE.rejects.csv` when nothing stands there or
+/// what stands there is this run's own report (`run` `None`: not known yet),
+/// and `FILE.runN.rejects.csv` when another run's report (or any other
+/// file) does, so that no night's report replaces another's.
+pub fn default_report_path(name: &str, run: Option<&RunState>, dry_run: bool) -> PathBuf {
+    let base = if name == "-" { "stdin" } else { name };
+    if dry_run {
+        return PathBuf::from(format!("{base}.dry-run.rejects.csv"));
+    }
+    let plain = PathBuf::from(format!("{base}.rejects.csv"));
+    let Some(run) = run else { return plain };
+    let ours = |path: &Path| {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        run.reject_report.as_deref() == Some(absolute.to_string_lossy().as_ref())
+    };
+    if !plain.exists() || ours(&plain) {
+        plain
+    } else {
+        PathBuf::from(format!("{base}.run{}.rejects.csv", run.run_id))
     }
 }
 

@@ -13,9 +13,12 @@
 //! committed batch, and running it after success changes nothing.
 
 pub mod columns;
+pub mod encoding;
 pub mod input;
 pub mod interrupt;
+pub mod mapping;
 pub mod reader;
+pub mod reading;
 pub mod records;
 pub mod validate;
 
@@ -32,12 +35,13 @@ use crate::error::{CommandError, StopSignal, failed};
 use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
-use crate::report::{RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
+use crate::report::{ReadingSummary, RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::session::RejectLimit;
 use crate::store::{BatchOutcome, ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
 use interrupt::Interrupts;
-use reader::{RecordBatch, RecordSource, open_source};
+use reader::{OpenedSource, RecordBatch, RecordSource, open_source};
+use reading::{ReadingOptions, ReadingPlan};
 use validate::{ValidationContext, validate_batch};
 
 /// Batches in flight between stages: enough to overlap reading, validating and writing.
@@ -62,6 +66,8 @@ pub struct ImportOptions {
     /// Connections a card import may write on (`--connections`).
     pub connections: usize,
     pub quiet: bool,
+    /// How to read the input (dialect, encoding, mapping), as the user said.
+    pub reading: ReadingOptions,
 }
 
 /// How an import ended.
@@ -82,31 +88,74 @@ pub struct ImportResult {
     pub ending: Ending,
 }
 
+/// Chooses the reject report's path once the run is known (its id, the
+/// report an earlier invocation of it wrote), checked as every output is.
+pub type ChooseReport<'a> = dyn Fn(&RunState) -> Result<OutputFile, CommandError> + Sync + 'a;
+
 /// Runs one import to the end (or to `--max-rejects`, or to a signal), and
-/// writes the run's whole reject report to `report` from the database.
+/// writes the run's whole reject report from the database to the path
+/// `choose_report` gives.
 pub async fn run_import(
     store: &dyn Store,
     org_id: i64,
     org: OrgConfig,
     options: ImportOptions,
     input: Input,
-    report: &OutputFile,
+    choose_report: &ChooseReport<'_>,
     interrupts: &Interrupts,
 ) -> Result<ImportResult, CommandError> {
     let started = Instant::now();
-    let unreadable = |e: io::Error| failed(format!("cannot read {}: {e}", input.name));
-    let source = open_source(
-        input.reader().map_err(unreadable)?,
-        options.kind,
-        input.format,
-        options.max_record_bytes,
-    )
-    .map_err(|e| CommandError::Usage(format!("{}: {e}", input.name)))?;
+    let mut warnings = Vec::new();
+    // A run goes on reading its input as it began to: without reading
+    // options the stored plan is used; other options than it had are refused
+    // (a dry run, which never resumes, may try any).
+    let stored_plan = store
+        .stored_reading_plan(org_id, options.kind, &input.hash)
+        .await?
+        .map(|text| ReadingPlan::from_stored(Some(&text), input.format));
+    let reading = match &stored_plan {
+        Some(stored) if options.reading.is_default() => {
+            if !stored.is_plain() {
+                warnings.push(format!(
+                    "read as this input's run began to read it: {}",
+                    stored.describe()
+                ));
+            }
+            stored.options()
+        }
+        _ => options.reading.clone(),
+    };
+    let refused = stored_plan
+        .as_ref()
+        .filter(|_| !options.dry_run && !options.reading.is_default());
+    let opened = match (open_input(&input, &options, &reading), refused) {
+        (Err(CommandError::Usage(message)), Some(stored)) => {
+            return Err(CommandError::Usage(format!(
+                "{message}. Its run read this input as: {}; give the same reading options, or none to go on as \
+                 the run began",
+                stored.describe()
+            )));
+        }
+        (opened, _) => opened?,
+    };
+    if let Some(stored) = &stored_plan
+        && !options.dry_run
+        && !stored.reads_like(&opened.plan)
+    {
+        return Err(CommandError::Usage(format!(
+            "{}: its run read this input as: {}; these options read it as: {}. Give the same reading options, \
+             or none to go on as the run began",
+            input.name,
+            stored.describe(),
+            opened.plan.describe()
+        )));
+    }
     let series = match options.kind {
         ImportKind::Cards => store.list_series(org_id).await?,
         _ => Vec::new(),
     };
-    let context = Arc::new(ValidationContext::new(options.kind, org.clone(), series));
+    let series_codes = series.iter().map(|s| (s.id, s.definition.code.clone())).collect();
+    let mut context = ValidationContext::new(options.kind, org.clone(), series);
     let external_id_generation = if context.can_generate_external_ids {
         org.external_id_format()
             .and_then(Result::ok)
@@ -119,7 +168,8 @@ pub async fn run_import(
         input_name: input.name.clone(),
         input_hash: input.hash.clone(),
         input_format: input.format,
-        input_header: source.header().map(str::to_string),
+        input_header: opened.source.header().map(str::to_string),
+        reading_plan: opened.plan.to_stored(),
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
@@ -130,18 +180,27 @@ pub async fn run_import(
             options.connections
         },
         external_id_generation,
+        series_codes,
     };
     let mut session = begin_import(store, org_id, start).await?;
     let before = session.state().clone();
-    let mut warnings = Vec::new();
+    let plan = opened.plan.clone();
+    context.strip_separators = plan.strip_separators;
+    let context = Arc::new(context);
+    if plan.format == Format::Csv && plan.delimiter_detected && plan.delimiter != ',' {
+        warnings.push(format!(
+            "detected the delimiter {} from the header (give --delimiter to choose it)",
+            reading::shown_character(plan.delimiter)
+        ));
+    }
 
-    let (records_read, ending) = if before.status == RunStatus::Completed {
-        warnings.extend(source.warnings());
+    let (records_read, ending, separators_stripped) = if before.status == RunStatus::Completed {
+        warnings.extend(opened.source.warnings());
         warnings.push(format!(
             "this input was already imported completely by run {}: nothing was changed",
             before.run_id
         ));
-        (before.records_committed, Ending::Completed)
+        (before.records_committed, Ending::Completed, 0)
     } else {
         if before.records_committed > 0 {
             warnings.push(format!(
@@ -155,7 +214,7 @@ pub async fn run_import(
         let mut progress = Progress::new(input.size, input.gzip, options.quiet);
         let outcome = run_batches(
             &mut session,
-            source,
+            opened.source,
             context,
             &options,
             &before,
@@ -167,24 +226,29 @@ pub async fn run_import(
         if outcome.is_err() {
             progress.abandon();
         }
-        let (records_read, ending, reader_warnings) = outcome?;
-        warnings.extend(reader_warnings);
-        let status = match ending {
+        let read = outcome?;
+        warnings.extend(read.warnings);
+        let status = match read.ending {
             Ending::Completed => RunStatus::Completed,
             Ending::Aborted => RunStatus::Aborted,
             Ending::Interrupted(_) => RunStatus::Interrupted,
         };
         session.finish(status).await?;
         let committed = session.committed();
-        if ending == Ending::Completed {
+        if read.ending == Ending::Completed {
             progress.finish(committed.records_committed, committed.rejected);
         } else {
             progress.abandon();
         }
-        (records_read, ending)
+        (read.records_read, read.ending, read.separators_stripped)
     };
 
-    write_report_file(&mut session, report).await?;
+    let report = choose_report(session.state())?;
+    write_report_file(&mut session, &report).await?;
+    if !options.dry_run {
+        let path = std::path::absolute(&report.path).unwrap_or_else(|_| report.path.clone());
+        session.record_reject_report(&path.display().to_string()).await?;
+    }
     let after = session.state().clone();
     let by_reason = session.reason_counts(before.records_committed).await?;
     session.close().await?;
@@ -201,8 +265,13 @@ pub async fn run_import(
         kind: options.kind.to_string(),
         input: input.name.clone(),
         database: store.describe(),
+        reading: ReadingSummary {
+            description: plan.describe(),
+            plan,
+        },
         records_read,
         inserted,
+        unchanged: after.unchanged - before.unchanged,
         rejected: after.rejected - before.rejected,
         rejected_by_reason: by_reason
             .into_iter()
@@ -210,21 +279,41 @@ pub async fn run_import(
             .collect(),
         already_committed: before.records_committed,
         events_emitted: inserted,
+        separators_stripped,
         elapsed_ms: started.elapsed().as_millis() as u64,
         status: status.to_string(),
         reject_report: report.path.display().to_string(),
         warnings,
         run_totals: RunTotals {
             inserted: after.inserted,
+            unchanged: after.unchanged,
             rejected: after.rejected,
         },
     };
     Ok(ImportResult { summary, ending })
 }
 
-/// Streams the input through validation into the session. Returns the number
-/// of records read (through the last committed verdict when the run stopped
-/// early), how the run ended, and the reader's warnings.
+/// Opens the input's record source as `reading` says; what its first lines
+/// make impossible is a usage error (exit 2) naming the input.
+fn open_input(input: &Input, options: &ImportOptions, reading: &ReadingOptions) -> Result<OpenedSource, CommandError> {
+    let reader = input
+        .reader()
+        .map_err(|e| failed(format!("cannot read {}: {e}", input.name)))?;
+    open_source(reader, options.kind, input.format, options.max_record_bytes, reading)
+        .map_err(|e| CommandError::Usage(format!("{}: {e}", input.name)))
+}
+
+/// What reading the batches came to.
+struct ReadOutcome {
+    /// Records read (through the last committed verdict when the run stopped early).
+    records_read: u64,
+    ending: Ending,
+    warnings: Vec<String>,
+    /// Records written whose card number lost its separators.
+    separators_stripped: u64,
+}
+
+/// Streams the input through validation into the session.
 #[allow(clippy::too_many_arguments)]
 async fn run_batches(
     session: &mut ImportSession,
@@ -235,7 +324,7 @@ async fn run_batches(
     input: &Input,
     progress: &mut Progress,
     interrupts: &Interrupts,
-) -> Result<(u64, Ending, Vec<String>), CommandError> {
+) -> Result<ReadOutcome, CommandError> {
     let (batch_sender, mut batch_receiver) = mpsc::channel::<io::Result<RecordBatch>>(CHANNEL_BATCHES);
     let (valid_sender, mut valid_receiver) = mpsc::channel::<io::Result<ValidBatch>>(CHANNEL_BATCHES);
     let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
@@ -261,6 +350,7 @@ async fn run_batches(
 
     let mut ending = Ending::Completed;
     let mut result = Ok(());
+    let mut separators_stripped = 0;
     // With two lanes batches are written in pairs: one waits here for the next.
     let pairs = session.has_lanes();
     let mut held: Option<ValidBatch> = None;
@@ -277,6 +367,7 @@ async fn run_batches(
                 if let Some(first) = held.take() {
                     match session.write_batch(&first, options.max_rejects).await {
                         Ok(outcome) => {
+                            separators_stripped += first.separators_stripped;
                             if let Some(stop) = after_batch(session, &first, &outcome, input, progress, interrupts) {
                                 ending = stop;
                             }
@@ -315,6 +406,7 @@ async fn run_batches(
                 break;
             }
         };
+        separators_stripped += written.iter().map(|(batch, _)| batch.separators_stripped).sum::<u64>();
         let stop = written
             .iter()
             .filter_map(|(batch, outcome)| after_batch(session, batch, outcome, input, progress, interrupts))
@@ -337,7 +429,12 @@ async fn run_batches(
         Ending::Completed => records_seen,
         Ending::Aborted | Ending::Interrupted(_) => session.state().records_committed,
     };
-    Ok((records_read, ending, warnings))
+    Ok(ReadOutcome {
+        records_read,
+        ending,
+        warnings,
+        separators_stripped,
+    })
 }
 
 /// Shows a written batch in the progress bar; says how the run ends if it

@@ -12,10 +12,13 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use super::columns::{ColumnType, MAX_COLUMNS, check_required, columns, find_column};
+use super::columns::{ColumnType, MAX_COLUMNS, columns, find_column};
+use super::encoding;
 use super::input::InputError;
-use super::records::{Ending, RawRecord, RecordSplitter};
-use crate::batch::ImportKind;
+use super::mapping::{KeyMapping, Mapping, resolve_header, resolve_keys, resolve_positions};
+use super::reading::{CANDIDATE_DELIMITERS, ReadingOptions, ReadingPlan, shown_character};
+use super::records::{Dialect, Ending, RawRecord, RecordSplitter};
+use crate::batch::{Format, ImportKind};
 use crate::domain::{RejectReason, Rejection};
 
 /// The default cap on one record's size (`--max-record-bytes`).
@@ -90,25 +93,62 @@ pub trait RecordSource: Send {
     }
 }
 
-/// Opens the record source for `kind` and `format`, holding at most
-/// `max_record_bytes` of one record; header problems are errors (exit 2).
+/// A record source, and the plan it reads the input by.
+pub struct OpenedSource {
+    pub source: Box<dyn RecordSource>,
+    pub plan: ReadingPlan,
+}
+
+/// Opens the record source for `kind` and `format` as `options` say
+/// (encoding, dialect, mapping), holding at most `max_record_bytes` of one
+/// record; what the input's first lines make impossible (no usable header,
+/// a mapping that names what is not there) is an error (exit 2).
 pub fn open_source(
     reader: Box<dyn BufRead + Send>,
     kind: ImportKind,
-    format: super::input::Format,
+    format: Format,
     max_record_bytes: usize,
-) -> Result<Box<dyn RecordSource>, InputError> {
+    options: &ReadingOptions,
+) -> Result<OpenedSource, InputError> {
     let unreadable = |e: io::Error| InputError::Invalid(format!("cannot read the input: {e}"));
-    Ok(match format {
-        super::input::Format::Csv => {
-            let splitter = RecordSplitter::new(reader, true, max_record_bytes).map_err(unreadable)?;
-            Box::new(CsvSource::open(splitter, kind, max_record_bytes)?)
+    let decoded = encoding::decode(reader, options.encoding).map_err(unreadable)?;
+    let mut plan = ReadingPlan {
+        encoding: decoded.encoding.name().to_string(),
+        bom: decoded.bom,
+        header: !options.no_header,
+        skip_lines: options.skip_lines,
+        mapping: options.mapping.clone(),
+        strip_separators: options.strip_separators,
+        ..ReadingPlan::default_for(format)
+    };
+    let source: Box<dyn RecordSource> = match format {
+        Format::Csv => {
+            let dialect = Dialect {
+                delimiter: options.delimiter.unwrap_or(b','),
+                quote: options.quote.unwrap_or(b'"'),
+            };
+            let mut splitter = RecordSplitter::new(decoded.reader, true, dialect, max_record_bytes);
+            splitter.skip_lines(options.skip_lines).map_err(unreadable)?;
+            let source = CsvSource::open(splitter, kind, max_record_bytes, options)?;
+            plan.delimiter = char::from(source.dialect.delimiter);
+            plan.delimiter_detected = options.delimiter.is_none();
+            plan.quote = char::from(source.dialect.quote);
+            plan.crlf = source.crlf;
+            Box::new(source)
         }
-        super::input::Format::Jsonl => {
-            let splitter = RecordSplitter::new(reader, false, max_record_bytes).map_err(unreadable)?;
-            Box::new(JsonLinesSource::new(splitter, kind, max_record_bytes))
+        Format::Jsonl => {
+            if options.delimiter.is_some() || options.quote.is_some() || options.no_header {
+                return Err(InputError::Invalid(
+                    "--delimiter, --quote and --no-header are for CSV; this input is JSON lines".into(),
+                ));
+            }
+            let keys = resolve_keys(kind, &options.mapping).map_err(InputError::Invalid)?;
+            let mut splitter = RecordSplitter::new(decoded.reader, false, Dialect::default(), max_record_bytes);
+            splitter.skip_lines(options.skip_lines).map_err(unreadable)?;
+            Box::new(JsonLinesSource::new(splitter, kind, max_record_bytes, keys))
         }
-    })
+    };
+    Ok(OpenedSource { source, plan })
 }
 
 type Splitter = RecordSplitter<Box<dyn BufRead + Send>>;
@@ -196,28 +236,58 @@ pub fn is_cut_raw(raw: &str) -> bool {
 struct CsvSource {
     splitter: Splitter,
     cap: usize,
+    dialect: Dialect,
     /// For each CSV column, the import column it feeds.
     mapping: Vec<Option<usize>>,
-    header_len: usize,
-    /// The header line as read.
-    header: String,
+    /// Fields with one value for every record (`--set`).
+    constants: Vec<(usize, String)>,
+    /// The number of fields every record must have: the header's, or the first record's.
+    width: usize,
+    /// The header line as read; `None` without a header.
+    header: Option<String>,
+    /// The first record, read to tell the dialect of a file without a header.
+    pending: Option<OwnedRecord>,
+    /// Whether the header (or first record) ended with CR LF.
+    crlf: bool,
     fields: CsvFields,
     seen: u64,
     warnings: Vec<String>,
 }
 
+/// A raw record kept past the splitter's next call.
+struct OwnedRecord {
+    line: u64,
+    bytes: Vec<u8>,
+    ending: Ending,
+}
+
+impl OwnedRecord {
+    fn raw(&self) -> RawRecord<'_> {
+        RawRecord {
+            line: self.line,
+            bytes: &self.bytes,
+            ending: self.ending,
+        }
+    }
+}
+
 /// Splits one complete CSV record into fields with `csv-core`, reusing its buffers.
 struct CsvFields {
     parser: csv_core::Reader,
+    delimiter: u8,
     output: Vec<u8>,
     ends: Vec<usize>,
     count: usize,
 }
 
 impl CsvFields {
-    fn new() -> Self {
+    fn new(dialect: Dialect) -> Self {
         CsvFields {
-            parser: csv_core::Reader::new(),
+            parser: csv_core::ReaderBuilder::new()
+                .delimiter(dialect.delimiter)
+                .quote(dialect.quote)
+                .build(),
+            delimiter: dialect.delimiter,
             output: Vec::new(),
             ends: Vec::new(),
             count: 0,
@@ -227,9 +297,12 @@ impl CsvFields {
     /// Parses `record` (one whole record, no final line end); an error names
     /// what makes it unreadable.
     fn parse(&mut self, record: &[u8]) -> Result<(), String> {
-        // Fields are never longer than the record, and never more than its commas plus one.
-        self.output.resize(record.len().max(1), 0);
-        self.ends.resize(memchr::memchr_iter(b',', record).count() + 2, 0);
+        // Fields are never longer than the record (one byte more keeps
+        // csv-core from finding the output full at a one-field record's
+        // end), and never more than its delimiters plus one.
+        self.output.resize(record.len() + 1, 0);
+        self.ends
+            .resize(memchr::memchr_iter(self.delimiter, record).count() + 2, 0);
         let (result, read, written, ended) = self.parser.read_record(record, &mut self.output, &mut self.ends);
         let (result, ended) = match result {
             csv_core::ReadRecordResult::InputEmpty => {
@@ -242,7 +315,13 @@ impl CsvFields {
         };
         if result != csv_core::ReadRecordResult::Record || read < record.len() {
             self.parser.reset();
-            return Err("the record holds a carriage return outside quotes".into());
+            // csv-core ends a record at a carriage return: one outside quotes
+            // left bytes over.
+            return Err(if read < record.len() && record[..read].ends_with(b"\r") {
+                format!("the record holds a carriage return outside quotes (byte {read})")
+            } else {
+                "the record cannot be split into fields".to_string()
+            });
         }
         self.count = ended;
         Ok(())
@@ -257,75 +336,173 @@ impl CsvFields {
             field
         })
     }
+
+    /// The fields of the last record parsed, as trimmed text.
+    fn names(&self) -> Vec<String> {
+        self.iter()
+            .map(|name| String::from_utf8_lossy(name).trim().to_string())
+            .collect()
+    }
+}
+
+/// One delimiter tried on the header (or first record) and what it gave.
+struct Reading {
+    delimiter: u8,
+    names: Vec<String>,
+    mapping: Result<Mapping, String>,
 }
 
 impl CsvSource {
-    fn open(mut splitter: Splitter, kind: ImportKind, cap: usize) -> Result<Self, InputError> {
+    /// Reads the header (or, without one, the first record), tells the
+    /// delimiter when none is given, and resolves the mapping against it.
+    fn open(
+        mut splitter: Splitter,
+        kind: ImportKind,
+        cap: usize,
+        options: &ReadingOptions,
+    ) -> Result<Self, InputError> {
         let invalid = |message: String| InputError::Invalid(message);
-        let mut fields = CsvFields::new();
-        let header_text: String;
-        let names: Vec<String> = {
-            let header = splitter
-                .next_record()
-                .map_err(|e| invalid(format!("cannot read the CSV header: {e}")))?
-                .ok_or_else(|| invalid("the input is empty: a CSV file needs a header line".into()))?;
-            if let Some((_, rejection)) = broken_record(&header, cap) {
-                return Err(invalid(format!("cannot read the CSV header: {}", rejection.message)));
+        let header = !options.no_header;
+        let quote = options.quote.unwrap_or(b'"');
+        let what = if header { "the CSV header" } else { "the first record" };
+        let first = splitter
+            .next_record()
+            .map_err(|e| invalid(format!("cannot read {what}: {e}")))?;
+        let first = match first {
+            Some(record) => {
+                if let Some((_, rejection)) = broken_record(&record, cap).filter(|_| header) {
+                    return Err(invalid(format!("cannot read the CSV header: {}", rejection.message)));
+                }
+                if header && std::str::from_utf8(record.bytes).is_err() {
+                    return Err(invalid(
+                        "the CSV header is not valid UTF-8: give the file's encoding with --encoding \
+                         (windows-1252 for most spreadsheet exports)"
+                            .into(),
+                    ));
+                }
+                Some(OwnedRecord {
+                    line: record.line,
+                    bytes: record.bytes.to_vec(),
+                    ending: record.ending,
+                })
             }
-            fields
-                .parse(header.bytes)
-                .map_err(|e| invalid(format!("cannot read the CSV header: {e}")))?;
-            header_text = String::from_utf8_lossy(header.bytes)
-                .trim_end_matches(['\r', '\n'])
-                .to_string();
-            fields
-                .iter()
-                .map(|name| std::str::from_utf8(name).map(|n| n.trim().to_string()))
-                .collect::<Result<_, _>>()
-                .map_err(|_| invalid("the CSV header is not valid UTF-8".into()))?
+            None if header => {
+                return Err(invalid("the input is empty: a CSV file needs a header line".into()));
+            }
+            None => None,
         };
-        let mut present = [false; MAX_COLUMNS];
-        let mut mapping = Vec::with_capacity(names.len());
-        let mut unknown = Vec::new();
-        for name in &names {
-            match find_column(kind, name) {
-                Some(column) if !present[column] => {
-                    present[column] = true;
-                    mapping.push(Some(column));
+        let crlf = splitter.ended_with_crlf();
+        let candidates = match options.delimiter {
+            Some(delimiter) => vec![delimiter],
+            None => CANDIDATE_DELIMITERS.to_vec(),
+        };
+        let readings: Vec<Reading> = candidates
+            .iter()
+            .map(|&delimiter| {
+                let mut fields = CsvFields::new(Dialect { delimiter, quote });
+                let parsed = match &first {
+                    Some(record) => fields.parse(&record.bytes).map(|()| fields.names()),
+                    None => Ok(Vec::new()),
+                };
+                let (names, mapping) = match parsed {
+                    Err(error) => (Vec::new(), Err(error)),
+                    Ok(names) if header => {
+                        let mapping = resolve_header(kind, &names, &options.mapping);
+                        (names, mapping)
+                    }
+                    Ok(names) => {
+                        // An empty file has no record to tell the width: the mapping's is taken.
+                        let width = match &first {
+                            Some(_) => names.len(),
+                            None => options
+                                .mapping
+                                .columns
+                                .iter()
+                                .filter_map(|(_, column)| column.trim().parse::<usize>().ok())
+                                .max()
+                                .unwrap_or(0),
+                        };
+                        let mapping = resolve_positions(kind, width, &options.mapping);
+                        (names, mapping)
+                    }
+                };
+                Reading {
+                    delimiter,
+                    names,
+                    mapping,
                 }
-                Some(_) => {
-                    unknown.push(format!("{name} (repeated)"));
-                    mapping.push(None);
+            })
+            .collect();
+        let text = first
+            .as_ref()
+            .map(|record| String::from_utf8_lossy(&record.bytes).into_owned())
+            .unwrap_or_default();
+        let chosen = choose_reading(&readings, what, &text)?;
+        let mapping = match &chosen.mapping {
+            Ok(mapping) => mapping.clone(),
+            Err(error) => {
+                let line = first.as_ref().map_or(1, |record| record.line);
+                let mut message = format!(
+                    "{error}; {what} (line {line}) is {text:?}, {} field(s) with delimiter {}",
+                    chosen.names.len(),
+                    shown_character(char::from(chosen.delimiter))
+                );
+                if let Some(other) = one_field_hint(&chosen.names, chosen.delimiter) {
+                    message.push_str(&format!(
+                        ": it looks {}-separated, give --delimiter {}",
+                        shown_character(char::from(other)),
+                        delimiter_flag(other)
+                    ));
                 }
-                None => {
-                    unknown.push(name.clone());
-                    mapping.push(None);
-                }
+                return Err(invalid(message));
             }
+        };
+        let dialect = Dialect {
+            delimiter: chosen.delimiter,
+            quote,
+        };
+        splitter.set_dialect(dialect);
+        let mut warnings = Vec::new();
+        if !mapping.ignored.is_empty() {
+            warnings.push(format!("ignored unknown column(s): {}", mapping.ignored.join(", ")));
         }
-        check_required(kind, &present).map_err(InputError::Invalid)?;
-        let warnings = if unknown.is_empty() {
-            Vec::new()
-        } else {
-            vec![format!("ignored unknown column(s): {}", unknown.join(", "))]
-        };
+        if options.delimiter.is_none() && dialect.delimiter != b',' {
+            warnings.push(format!(
+                "delimiter {} detected from {what} (--delimiter chooses another)",
+                shown_character(char::from(dialect.delimiter))
+            ));
+        }
         Ok(CsvSource {
             splitter,
             cap,
-            mapping,
-            header_len: names.len(),
-            header: header_text,
-            fields,
+            dialect,
+            width: chosen.names.len(),
+            mapping: mapping.by_file_column,
+            constants: mapping.constants,
+            header: header.then(|| text.trim_end_matches(['\r', '\n']).to_string()),
+            pending: if header { None } else { first },
+            crlf,
+            fields: CsvFields::new(dialect),
             seen: 0,
             warnings,
         })
     }
 
     /// Reads one record into `batch` (or only past it, when `keep` is false);
-    /// false at the end of the input.
-    fn read_into(&mut self, batch: &mut RecordBatch, keep: bool) -> io::Result<bool> {
-        let Some(record) = self.splitter.next_record()? else {
-            return Ok(false);
+    /// `constants` are the batch's `--set` values. False at the end of the input.
+    fn read_into(
+        &mut self,
+        batch: &mut RecordBatch,
+        keep: bool,
+        constants: &[(usize, Range<u32>)],
+    ) -> io::Result<bool> {
+        let pending = self.pending.take();
+        let record = match &pending {
+            Some(record) => record.raw(),
+            None => match self.splitter.next_record()? {
+                Some(record) => record,
+                None => return Ok(false),
+            },
         };
         self.seen += 1;
         if !keep {
@@ -334,7 +511,8 @@ impl CsvSource {
         let line = record.line;
         let not_utf8 = |error: std::str::Utf8Error| {
             format!(
-                "the record is not valid UTF-8 (byte {} of the record)",
+                "the record is not valid UTF-8 (byte {} of the record); if the file is not UTF-8, give its \
+                 encoding with --encoding (windows-1252 for most spreadsheet exports)",
                 error.valid_up_to() + 1
             )
         };
@@ -348,18 +526,18 @@ impl CsvSource {
                 let raw = batch.push_raw(text);
                 let fields = match self.fields.parse(record.bytes) {
                     Err(message) => Err(malformed(message)),
-                    Ok(()) if self.fields.count != self.header_len => Err(malformed(format!(
-                        "the record has {} field(s), the header has {}",
-                        self.fields.count, self.header_len
-                    ))),
+                    Ok(()) if self.fields.count != self.width => Err(malformed(self.width_message())),
                     Ok(()) => {
                         let mut fields: Fields = Default::default();
                         for (value, column) in self.fields.iter().zip(&self.mapping) {
                             if let Some(column) = column {
                                 // The whole record is valid UTF-8, and a field is
-                                // the record less whole ASCII quotes and commas.
+                                // the record less whole ASCII quotes and delimiters.
                                 fields[*column] = batch.push_field(std::str::from_utf8(value).unwrap_or_default());
                             }
+                        }
+                        for (column, range) in constants {
+                            fields[*column] = Some(range.clone());
                         }
                         Ok(fields)
                     }
@@ -370,6 +548,71 @@ impl CsvSource {
         batch.records.push(source);
         Ok(true)
     }
+
+    /// Why the record just parsed has the wrong number of fields.
+    fn width_message(&self) -> String {
+        let against = if self.header.is_some() {
+            "the header"
+        } else {
+            "the first record"
+        };
+        let mut message = format!(
+            "the record has {} field(s), {against} has {}",
+            self.fields.count, self.width
+        );
+        if self.fields.count > self.width {
+            message.push_str(&format!(
+                " (a delimiter {} inside a value needs the value in quotes)",
+                shown_character(char::from(self.dialect.delimiter))
+            ));
+        }
+        message
+    }
+}
+
+/// The reading to go by: the one delimiter whose fields resolve the
+/// mapping (several that split the line alike are one), or, when none
+/// does, the one with the most fields, whose error is then told. Two that
+/// split differently and both resolve it are a question for the user.
+fn choose_reading<'r>(readings: &'r [Reading], what: &str, text: &str) -> Result<&'r Reading, InputError> {
+    let working: Vec<&Reading> = readings.iter().filter(|r| r.mapping.is_ok()).collect();
+    if let Some(first) = working.first() {
+        if let Some(other) = working.iter().find(|r| r.names != first.names) {
+            return Err(InputError::Invalid(format!(
+                "cannot tell the delimiter from {what} {text:?}: it reads as {} field(s) with {} and as {} with {}, \
+                 and both give the fields needed: give --delimiter",
+                first.names.len(),
+                shown_character(char::from(first.delimiter)),
+                other.names.len(),
+                shown_character(char::from(other.delimiter)),
+            )));
+        }
+        return Ok(first);
+    }
+    let most = readings.iter().map(|r| r.names.len()).max().unwrap_or(0);
+    readings
+        .iter()
+        .find(|r| r.names.len() == most)
+        .ok_or_else(|| InputError::Invalid(format!("cannot read {what}")))
+}
+
+/// A one-field line that holds another candidate delimiter: the one it
+/// probably needs.
+fn one_field_hint(names: &[String], used: u8) -> Option<u8> {
+    let [only] = names else { return None };
+    CANDIDATE_DELIMITERS
+        .into_iter()
+        .filter(|&candidate| candidate != used)
+        .find(|&candidate| only.as_bytes().contains(&candidate))
+}
+
+/// How `--delimiter` is written for `delimiter`.
+fn delimiter_flag(delimiter: u8) -> String {
+    if delimiter == b'\t' {
+        "tab".to_string()
+    } else {
+        format!("'{}'", char::from(delimiter))
+    }
 }
 
 impl RecordSource for CsvSource {
@@ -378,12 +621,18 @@ impl RecordSource for CsvSource {
             first_record: self.seen + 1,
             ..Default::default()
         };
+        // A constant is one text per batch, which every record's field points to.
+        let constants: Vec<(usize, Range<u32>)> = self
+            .constants
+            .iter()
+            .filter_map(|(column, value)| Some((*column, batch.push_field(value)?)))
+            .collect();
         while batch.records.len() < size {
             let keep = self.seen + 1 > skip_through;
             if keep && batch.records.is_empty() {
                 batch.first_record = self.seen + 1;
             }
-            if !self.read_into(&mut batch, keep)? {
+            if !self.read_into(&mut batch, keep, &constants)? {
                 break;
             }
         }
@@ -399,7 +648,7 @@ impl RecordSource for CsvSource {
     }
 
     fn header(&self) -> Option<&str> {
-        Some(&self.header)
+        self.header.as_deref()
     }
 }
 
@@ -407,25 +656,38 @@ struct JsonLinesSource {
     splitter: Splitter,
     cap: usize,
     kind: ImportKind,
+    keys: KeyMapping,
     seen: u64,
     unknown_keys: BTreeSet<String>,
 }
 
 impl JsonLinesSource {
-    fn new(splitter: Splitter, kind: ImportKind, cap: usize) -> Self {
+    fn new(splitter: Splitter, kind: ImportKind, cap: usize, keys: KeyMapping) -> Self {
         JsonLinesSource {
             splitter,
             cap,
             kind,
+            keys,
             seen: 0,
             unknown_keys: BTreeSet::new(),
         }
     }
 }
 
-/// The fields of one JSON line; keys no column knows are noted in `unknown_keys` (up to 50).
+/// The value of `name` in `object` (`a.b`: key `b` of the object at `a`).
+fn json_value<'v>(object: &'v serde_json::Map<String, Value>, name: &str) -> Option<&'v Value> {
+    match name.split_once('.') {
+        Some((outer, inner)) => object.get(outer).and_then(|nested| nested.get(inner)),
+        None => object.get(name),
+    }
+}
+
+/// The fields of one JSON line (`constants`: the batch's `--set` values);
+/// keys no column knows are noted in `unknown_keys` (up to 50).
 fn parse_json_line(
     kind: ImportKind,
+    keys: &KeyMapping,
+    constants: &[(usize, Range<u32>)],
     unknown_keys: &mut BTreeSet<String>,
     batch: &mut RecordBatch,
     text: &str,
@@ -435,19 +697,38 @@ fn parse_json_line(
         return Err(malformed("a JSON line must be an object".into()));
     };
     for key in object.keys() {
-        let known = find_column(kind, key).is_some() || (key == "statusInfo" && kind == ImportKind::Cards);
+        let mapped = keys
+            .keys
+            .iter()
+            .flatten()
+            .any(|name| name.split('.').next() == Some(key.as_str()));
+        let known = mapped || find_column(kind, key).is_some() || (key == "statusInfo" && kind == ImportKind::Cards);
         if !known && unknown_keys.len() < 50 {
             unknown_keys.insert(key.clone());
         }
     }
     let mut fields: Fields = Default::default();
     for (index, column) in columns(kind).iter().enumerate() {
-        let value = std::iter::once(column.name)
-            .chain(column.aliases.iter().copied())
-            .find_map(|name| match name.split_once('.') {
-                Some((outer, inner)) => object.get(outer).and_then(|nested| nested.get(inner)),
-                None => object.get(name),
-            });
+        let value = match &keys.keys[index] {
+            Some(key) => json_value(&object, key),
+            None => std::iter::once(column.name)
+                .chain(column.aliases.iter().copied())
+                .find_map(|name| json_value(&object, name)),
+        };
+        if let Some((_, range)) = constants.iter().find(|(c, _)| *c == index) {
+            if value.is_some_and(|v| !v.is_null()) {
+                return Err(Rejection::new(
+                    RejectReason::MalformedRecord,
+                    column.name,
+                    format!(
+                        "the record has {} although --set gives it for every record",
+                        column.name
+                    ),
+                ));
+            }
+            fields[index] = Some(range.clone());
+            continue;
+        }
         let text = match (value, column.column_type) {
             (None | Some(Value::Null), _) => continue,
             (Some(Value::String(text)), ColumnType::Text | ColumnType::Integer) => text.clone(),
@@ -485,6 +766,12 @@ fn json_type(value: &Value) -> &'static str {
 impl RecordSource for JsonLinesSource {
     fn next_batch(&mut self, size: usize, skip_through: u64) -> io::Result<Option<RecordBatch>> {
         let mut batch = RecordBatch::default();
+        let constants: Vec<(usize, Range<u32>)> = self
+            .keys
+            .constants
+            .iter()
+            .filter_map(|(column, value)| Some((*column, batch.push_field(value)?)))
+            .collect();
         while batch.records.len() < size {
             let Some(record) = self.splitter.next_record()? else {
                 break;
@@ -506,7 +793,14 @@ impl RecordSource for JsonLinesSource {
                 Ok(text) => {
                     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
                     let raw = batch.push_raw(text);
-                    let fields = parse_json_line(self.kind, &mut self.unknown_keys, &mut batch, text);
+                    let fields = parse_json_line(
+                        self.kind,
+                        &self.keys,
+                        &constants,
+                        &mut self.unknown_keys,
+                        &mut batch,
+                        text,
+                    );
                     SourceRecord { line, raw, fields }
                 }
             };
@@ -534,19 +828,24 @@ impl RecordSource for JsonLinesSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::input::Format;
+    use crate::import::mapping::MappingOptions;
 
     /// (line, raw text, first three fields or the reject reason) of each record.
     type ReadRecord = (u64, String, Result<Vec<Option<String>>, RejectReason>);
 
-    fn read_all(text: &str, format: Format) -> Vec<ReadRecord> {
-        let mut source = open_source(
-            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
-            ImportKind::Cards,
+    fn open(bytes: &[u8], kind: ImportKind, format: Format, options: &ReadingOptions) -> Result<OpenedSource, String> {
+        open_source(
+            Box::new(io::Cursor::new(bytes.to_vec())),
+            kind,
             format,
             DEFAULT_MAX_RECORD_BYTES,
+            options,
         )
-        .unwrap();
+        .map_err(|e| e.to_string())
+    }
+
+    fn read_with(bytes: &[u8], format: Format, options: &ReadingOptions) -> (Vec<ReadRecord>, ReadingPlan) {
+        let OpenedSource { mut source, plan } = open(bytes, ImportKind::Cards, format, options).unwrap();
         let mut out = Vec::new();
         while let Some(batch) = source.next_batch(2, 0).unwrap() {
             for record in &batch.records {
@@ -558,44 +857,169 @@ mod tests {
                 out.push((record.line, batch.text[record.raw.clone()].to_string(), fields));
             }
         }
-        out
+        (out, plan)
+    }
+
+    fn read_all(text: &str, format: Format) -> Vec<ReadRecord> {
+        read_with(text.as_bytes(), format, &ReadingOptions::default()).0
+    }
+
+    fn fields(values: &[Option<&str>]) -> Result<Vec<Option<String>>, RejectReason> {
+        Ok(values.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    fn options(columns: &[(&str, &str)], constants: &[(&str, &str)]) -> ReadingOptions {
+        let pairs = |list: &[(&str, &str)]| list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        ReadingOptions {
+            mapping: MappingOptions {
+                columns: pairs(columns),
+                constants: pairs(constants),
+            },
+            ..ReadingOptions::default()
+        }
     }
 
     #[test]
     fn csv_lines_raw_text_and_malformed_records() {
         let text = "\u{feff}series_code,card_number\r\nS1,\"A,1\"\r\nS2,\"multi\nline\"\r\nS3\r\nS4,B4\r\n";
-        let records = read_all(text, Format::Csv);
+        let (records, plan) = read_with(text.as_bytes(), Format::Csv, &ReadingOptions::default());
         assert_eq!(records.len(), 4);
         assert_eq!(
             records[0],
-            (
-                2,
-                "S1,\"A,1\"".into(),
-                Ok(vec![Some("A,1".into()), Some("S1".into()), None])
-            )
+            (2, "S1,\"A,1\"".into(), fields(&[Some("A,1"), Some("S1"), None]))
         );
         assert_eq!(records[1].0, 3);
         assert_eq!(records[1].1, "S2,\"multi\nline\"");
         assert_eq!(records[2], (5, "S3".into(), Err(RejectReason::MalformedRecord)));
         assert_eq!(records[3].0, 6);
+        assert!(plan.bom && plan.crlf && plan.delimiter_detected);
+        assert_eq!(plan.delimiter, ',');
+    }
+
+    #[test]
+    fn one_field_records_are_read() {
+        let OpenedSource { mut source, .. } = open(
+            b"customer_id\n123\n\"456\"\n",
+            ImportKind::Customers,
+            Format::Csv,
+            &ReadingOptions::default(),
+        )
+        .unwrap();
+        let batch = source.next_batch(10, 0).unwrap().unwrap();
+        let values: Vec<Option<&str>> = batch
+            .records
+            .iter()
+            .map(|r| batch.field(r.fields.as_ref().unwrap(), 0))
+            .collect();
+        assert_eq!(values, [Some("123"), Some("456")]);
+    }
+
+    #[test]
+    fn the_delimiter_is_detected_from_the_header() {
+        for (delimiter, name) in [(';', ';'), ('\t', '\t'), ('|', '|')] {
+            let text = format!("card_number{delimiter}series_code\r\nA1{delimiter}S\r\n");
+            let (records, plan) = read_with(text.as_bytes(), Format::Csv, &ReadingOptions::default());
+            assert_eq!(plan.delimiter, name);
+            assert_eq!(records[0].2, fields(&[Some("A1"), Some("S"), None]));
+        }
+        // Both read the header as the required columns, differently: ask.
+        let ambiguous = open(
+            b"card_number,series_code,x;series_id;card_number\n",
+            ImportKind::Cards,
+            Format::Csv,
+            &ReadingOptions::default(),
+        );
+        assert!(ambiguous.err().unwrap().contains("give --delimiter"));
+    }
+
+    #[test]
+    fn a_header_that_names_too_little_says_what_it_read() {
+        let error = open(
+            b"CardNo,Series,Status\n",
+            ImportKind::Cards,
+            Format::Csv,
+            &ReadingOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            error.contains("no card_number, no series_code or series_id column"),
+            "{error}"
+        );
+        assert!(error.contains("\"CardNo,Series,Status\", 3 field(s)"), "{error}");
+        let forced = ReadingOptions {
+            delimiter: Some(b','),
+            ..ReadingOptions::default()
+        };
+        let error = open(b"card_number;series_code\n", ImportKind::Cards, Format::Csv, &forced)
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("it looks ';'-separated, give --delimiter ';'"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn columns_are_mapped_set_and_read_by_position() {
+        let mapped = options(&[("card_number", "CardNo")], &[("series_code", "GOLD")]);
+        let (records, _) = read_with(b"Status;CardNo\nX;A1\nY;A2\n", Format::Csv, &mapped);
+        assert_eq!(records[1].2, fields(&[Some("A2"), Some("GOLD"), None]));
+        let positions = ReadingOptions {
+            no_header: true,
+            skip_lines: 1,
+            ..options(&[("card_number", "2"), ("series_id", "1")], &[])
+        };
+        let (records, plan) = read_with(b"Export of 2026-12-05\n7|A1\n8|A2\n9\n", Format::Csv, &positions);
+        assert_eq!(plan.delimiter, '|');
+        assert_eq!(records[0], (2, "7|A1".into(), fields(&[Some("A1"), None, Some("7")])));
+        assert_eq!(records[1].2, fields(&[Some("A2"), None, Some("8")]));
+        assert_eq!(records[2].2, Err(RejectReason::MalformedRecord));
+        // --set for a field the file has a column for is refused.
+        let clash = options(&[], &[("series_code", "GOLD")]);
+        assert!(
+            open(b"card_number,series_code\n", ImportKind::Cards, Format::Csv, &clash)
+                .err()
+                .unwrap()
+                .contains("drop --set")
+        );
+    }
+
+    #[test]
+    fn another_quote_character_and_encoding() {
+        let options = ReadingOptions {
+            quote: Some(b'\''),
+            encoding: Some(encoding_rs::WINDOWS_1252),
+            ..ReadingOptions::default()
+        };
+        let (records, plan) = read_with(b"card_number;series_code\n'A;1';Z\xFCrich\n", Format::Csv, &options);
+        assert_eq!(records[0].2, fields(&[Some("A;1"), Some("Zürich"), None]));
+        assert_eq!(records[0].1, "'A;1';Zürich");
+        assert_eq!(plan.encoding, "windows-1252");
+    }
+
+    #[test]
+    fn bad_utf_8_says_which_encoding_to_try() {
+        let records = read_all("card_number,series_code\nA1,Z\u{fc}rich\n", Format::Csv);
+        assert!(records[0].2.is_ok());
+        let (records, _) = read_with(
+            b"card_number,series_code\nA1,Z\xFCrich\n",
+            Format::Csv,
+            &ReadingOptions::default(),
+        );
+        assert_eq!(records[0].2, Err(RejectReason::MalformedRecord));
     }
 
     #[test]
     fn csv_without_required_columns_is_refused() {
-        let source = open_source(
-            Box::new(io::Cursor::new(b"card_number,colour\n1,red\n".to_vec())),
+        let source = open(
+            b"card_number,colour\n1,red\n",
             ImportKind::Cards,
             Format::Csv,
-            DEFAULT_MAX_RECORD_BYTES,
+            &ReadingOptions::default(),
         );
-        assert!(matches!(source, Err(InputError::Invalid(message)) if message.contains("series_code or series_id")));
-        let empty = open_source(
-            Box::new(io::Cursor::new(Vec::new())),
-            ImportKind::Cards,
-            Format::Csv,
-            DEFAULT_MAX_RECORD_BYTES,
-        );
-        assert!(empty.is_err());
+        assert!(source.err().unwrap().contains("series_code or series_id"));
+        assert!(open(b"", ImportKind::Cards, Format::Csv, &ReadingOptions::default()).is_err());
     }
 
     #[test]
@@ -604,11 +1028,7 @@ mod tests {
         let records = read_all(text, Format::Jsonl);
         assert_eq!(
             records[0],
-            (
-                1,
-                records[0].1.clone(),
-                Ok(vec![Some("A1".into()), Some("S".into()), Some("7".into())])
-            )
+            (1, records[0].1.clone(), fields(&[Some("A1"), Some("S"), Some("7")]))
         );
         assert_eq!(records[1].0, 3, "blank lines are not records but still count as lines");
         assert_eq!(records[2].2, Err(RejectReason::MalformedRecord));
@@ -617,13 +1037,27 @@ mod tests {
     }
 
     #[test]
+    fn json_lines_map_keys_and_set_fields() {
+        let mapped = options(&[("card_number", "card.no")], &[("series_code", "GOLD")]);
+        let text = "{\"card\":{\"no\":\"A1\"}}\n{\"card\":{\"no\":\"A2\"},\"series_code\":\"X\"}\n";
+        let (records, _) = read_with(text.as_bytes(), Format::Jsonl, &mapped);
+        assert_eq!(records[0].2, fields(&[Some("A1"), Some("GOLD"), None]));
+        assert_eq!(records[1].2, Err(RejectReason::MalformedRecord));
+        let dialect = ReadingOptions {
+            delimiter: Some(b';'),
+            ..ReadingOptions::default()
+        };
+        assert!(open(b"{}", ImportKind::Cards, Format::Jsonl, &dialect).is_err());
+    }
+
+    #[test]
     fn skipped_records_are_counted_not_returned() {
         let text = "card_number,series_code\nA,S\nB,S\nC,S\n";
-        let mut source = open_source(
-            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+        let OpenedSource { mut source, .. } = open(
+            text.as_bytes(),
             ImportKind::Cards,
             Format::Csv,
-            DEFAULT_MAX_RECORD_BYTES,
+            &ReadingOptions::default(),
         )
         .unwrap();
         let batch = source.next_batch(10, 2).unwrap().unwrap();

@@ -14,9 +14,10 @@
 //!   record gets its own verdict.
 //!
 //! Quotes follow the CSV rules of `csv-core` (which parses the fields of a
-//! complete record afterwards): a `"` opens a quoted field only at the start
-//! of a field, `""` inside one is a quote, and a `"` followed by anything
-//! else closes it.
+//! complete record afterwards), with the input's delimiter and quote
+//! character (`,` and `"` unless `--delimiter` and `--quote` say otherwise):
+//! a quote opens a quoted field only at the start of a field, two quotes
+//! inside one are a quote, and a quote followed by anything else closes it.
 
 use std::io::{self, BufRead};
 
@@ -62,21 +63,22 @@ enum QuoteState {
 impl QuoteState {
     /// The state after `bytes`, starting from `self`, and whether the quoted
     /// field open at the end (if one is) was opened within `bytes`.
-    fn after(mut self, bytes: &[u8]) -> (QuoteState, bool) {
+    fn after(mut self, bytes: &[u8], dialect: Dialect) -> (QuoteState, bool) {
         let mut opened_here = false;
+        let Dialect { delimiter, quote } = dialect;
         for &byte in bytes {
-            self = match (self, byte) {
-                (QuoteState::FieldStart, b'"') => {
+            self = match self {
+                QuoteState::FieldStart if byte == quote => {
                     opened_here = true;
                     QuoteState::Quoted
                 }
-                (QuoteState::FieldStart | QuoteState::InField, b',') => QuoteState::FieldStart,
-                (QuoteState::FieldStart | QuoteState::InField, _) => QuoteState::InField,
-                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
-                (QuoteState::Quoted, _) => QuoteState::Quoted,
-                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
-                (QuoteState::QuoteInQuoted, b',') => QuoteState::FieldStart,
-                (QuoteState::QuoteInQuoted, _) => QuoteState::InField,
+                QuoteState::FieldStart | QuoteState::InField if byte == delimiter => QuoteState::FieldStart,
+                QuoteState::FieldStart | QuoteState::InField => QuoteState::InField,
+                QuoteState::Quoted if byte == quote => QuoteState::QuoteInQuoted,
+                QuoteState::Quoted => QuoteState::Quoted,
+                QuoteState::QuoteInQuoted if byte == quote => QuoteState::Quoted,
+                QuoteState::QuoteInQuoted if byte == delimiter => QuoteState::FieldStart,
+                QuoteState::QuoteInQuoted => QuoteState::InField,
             };
         }
         (self, opened_here && self == QuoteState::Quoted)
@@ -85,6 +87,22 @@ impl QuoteState {
     /// True when a line end here belongs to a quoted field.
     fn is_quoted(self) -> bool {
         self == QuoteState::Quoted
+    }
+}
+
+/// A CSV file's delimiter and quote character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: b',',
+            quote: b'"',
+        }
     }
 }
 
@@ -138,6 +156,9 @@ pub struct RecordSplitter<R> {
     input: Refeed<R>,
     /// CSV: a quoted field may span lines. JSON lines: every line is a record.
     csv_quotes: bool,
+    dialect: Dialect,
+    /// Whether the last complete record's line ended with CR LF.
+    crlf: bool,
     cap: usize,
     /// Lines read through their end so far.
     lines_done: u64,
@@ -148,23 +169,46 @@ pub struct RecordSplitter<R> {
 }
 
 impl<R: BufRead> RecordSplitter<R> {
-    /// A splitter over `input` (a UTF-8 byte-order mark at its start is skipped).
-    pub fn new(mut input: R, csv_quotes: bool, cap: usize) -> io::Result<Self> {
-        if input.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
-            input.consume(3);
-        }
-        Ok(RecordSplitter {
+    /// A splitter over `input` (UTF-8; a byte-order mark is the decoder's
+    /// to skip), with CSV's quoted line ends (`csv_quotes`) in `dialect`.
+    pub fn new(input: R, csv_quotes: bool, dialect: Dialect, cap: usize) -> Self {
+        RecordSplitter {
             input: Refeed {
                 pending: Vec::new(),
                 position: 0,
                 inner: input,
             },
             csv_quotes,
+            dialect,
+            crlf: false,
             cap: cap.max(1),
             lines_done: 0,
             held: Vec::new(),
             line_starts: Vec::new(),
-        })
+        }
+    }
+
+    /// Reads the records after this with `dialect` (once the header told it).
+    pub fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect = dialect;
+    }
+
+    /// Skips `lines` lines (title lines before a header), without holding
+    /// them; they count for the line numbers after.
+    pub fn skip_lines(&mut self, lines: u64) -> io::Result<()> {
+        for _ in 0..lines {
+            let (_, newline) = self.skip_line()?;
+            if !newline {
+                break;
+            }
+            self.lines_done += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the last complete record's (last) line ended with CR LF.
+    pub fn ended_with_crlf(&self) -> bool {
+        self.crlf
     }
 
     /// The next record, or `None` at the end of the input. Blank lines are
@@ -193,8 +237,8 @@ impl<R: BufRead> RecordSplitter<R> {
                 first_line = self.lines_done + 1;
                 continue;
             }
-            if self.csv_quotes && (state.is_quoted() || memchr(b'"', content).is_some()) {
-                let (after, opened_here) = state.after(content);
+            if self.csv_quotes && (state.is_quoted() || memchr(self.dialect.quote, content).is_some()) {
+                let (after, opened_here) = state.after(content, self.dialect);
                 if opened_here {
                     quote_opened = line;
                 }
@@ -204,6 +248,7 @@ impl<R: BufRead> RecordSplitter<R> {
             match end {
                 LineEnd::Newline if quoted => {}
                 LineEnd::Newline | LineEnd::EndOfInput if !quoted => {
+                    self.crlf = self.held.ends_with(b"\r\n");
                     return Ok(Some(RawRecord {
                         line: first_line,
                         bytes: trim_line_end(&self.held),
@@ -334,7 +379,7 @@ mod tests {
     fn split(input: &str, csv: bool, cap: usize) -> Vec<(u64, String, Ending)> {
         // A tiny buffer, so that records and line ends straddle reads.
         let reader = io::BufReader::with_capacity(3, input.as_bytes());
-        let mut splitter = RecordSplitter::new(reader, csv, cap).unwrap();
+        let mut splitter = RecordSplitter::new(reader, csv, Dialect::default(), cap);
         let mut out = Vec::new();
         while let Some(record) = splitter.next_record().unwrap() {
             out.push((
@@ -352,7 +397,7 @@ mod tests {
 
     #[test]
     fn lines_blank_lines_crlf_and_quoted_line_ends() {
-        let input = "\u{feff}h1,h2\r\n\r\na,\"x\r\ny\"\r\nb,\"q\"\"\"\n\nc,d";
+        let input = "h1,h2\r\n\r\na,\"x\r\ny\"\r\nb,\"q\"\"\"\n\nc,d";
         assert_eq!(
             split(input, true, 1024),
             [

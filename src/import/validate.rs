@@ -5,6 +5,8 @@
 //! going to the column that comes first. Duplicates are judged later, by the
 //! store, against the database.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -13,6 +15,7 @@ use super::reader::RecordBatch;
 use crate::batch::{CardExtras, CardRow, CustomerRow, ExternalIdRow, ImportKind, Rows, SourceInfo, ValidBatch};
 use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_format};
 use crate::domain::fields::{check_card_number, check_external_id_charset, check_free_text};
+use crate::domain::spreadsheet::{explain_characters, explain_length, has_separators, strip_separators};
 use crate::domain::{OrgConfig, RejectReason, Rejection, Series};
 
 /// Everything validation needs to know, loaded once per run.
@@ -24,6 +27,8 @@ pub struct ValidationContext {
     pub series_by_code: FxHashMap<String, i64>,
     /// Whether customers without an external ID can get a generated one.
     pub can_generate_external_ids: bool,
+    /// `--strip-separators`: spaces and dashes are removed from card numbers.
+    pub strip_separators: bool,
 }
 
 impl ValidationContext {
@@ -38,6 +43,7 @@ impl ValidationContext {
             series_by_id,
             series_by_code,
             can_generate_external_ids,
+            strip_separators: false,
         }
     }
 }
@@ -58,6 +64,16 @@ pub fn validate_batch(batch: RecordBatch, context: &ValidationContext) -> ValidB
             (Rows::Customers(rows), rejects)
         }
     };
+    // Both card and external-ID records hold a card number in their first column.
+    let separators_stripped = match context.kind {
+        ImportKind::Cards | ImportKind::ExternalIds if context.strip_separators => batch
+            .records
+            .iter()
+            .filter_map(|record| record.fields.as_ref().ok())
+            .filter(|fields| batch.field(fields, card::CARD_NUMBER).is_some_and(has_separators))
+            .count() as u64,
+        _ => 0,
+    };
     let sources = batch
         .records
         .iter()
@@ -72,6 +88,7 @@ pub fn validate_batch(batch: RecordBatch, context: &ValidationContext) -> ValidB
         raw_text: batch.text,
         rows,
         rejects,
+        separators_stripped,
     }
 }
 
@@ -162,7 +179,8 @@ fn validate_card<'a>(
     context: &ValidationContext,
 ) -> Result<CardRow, Rejection> {
     // Required fields.
-    let card_number = field(card::CARD_NUMBER).ok_or_else(|| missing("card_number", "card_number is required"))?;
+    let card_number = card_number(field(card::CARD_NUMBER), context)?;
+    let card_number = card_number.as_ref();
     let series_code = field(card::SERIES_CODE);
     let series_id_text = field(card::SERIES_ID);
     if series_code.is_none() && series_id_text.is_none() {
@@ -175,7 +193,7 @@ fn validate_card<'a>(
     let customer_id = parse_integer("customer_id", field(card::CUSTOMER_ID));
     let status_label = field(card::STATUS_LABEL);
     earliest([
-        check_card_number("card_number", card_number),
+        check_card_number("card_number", card_number).map_err(|r| explain_characters(card_number, r)),
         series_code.map_or(Ok(()), |code| check_free_text("series_code", code)),
         series_id.as_ref().map(drop).map_err(Clone::clone),
         status_label.map_or(Ok(()), |label| check_free_text("status_label", label)),
@@ -223,7 +241,7 @@ fn validate_card<'a>(
     }
     // Length, prefix/suffix, generated part and check digit, for both numbers.
     earliest([
-        check_number_format("card_number", card_number, series),
+        check_number_format("card_number", card_number, series).map_err(|r| explain_length(card_number, series, r)),
         external_id.map_or(Ok(()), |id| context.org.check_external_id_format("external_id", id)),
     ])?;
     let status_label = status_label.unwrap_or(DEFAULT_STATUS_LABEL);
@@ -250,6 +268,17 @@ fn validate_card<'a>(
     })
 }
 
+/// The required card number of a record, without separators under
+/// `--strip-separators`.
+fn card_number<'a>(value: Option<&'a str>, context: &ValidationContext) -> Result<Cow<'a, str>, Rejection> {
+    let number = value.ok_or_else(|| missing("card_number", "card_number is required"))?;
+    Ok(if context.strip_separators {
+        strip_separators(number)
+    } else {
+        Cow::Borrowed(number)
+    })
+}
+
 /// Status reason, extended fields, custom fields and mapped entity, boxed
 /// only when one of them is given.
 fn card_extras(fields: [Option<&str>; 4]) -> Option<Box<CardExtras>> {
@@ -268,11 +297,11 @@ fn validate_external_id<'a>(
     field: &dyn Fn(usize) -> Option<&'a str>,
     context: &ValidationContext,
 ) -> Result<ExternalIdRow, Rejection> {
-    let card_number =
-        field(external_id::CARD_NUMBER).ok_or_else(|| missing("card_number", "card_number is required"))?;
+    let card_number = card_number(field(external_id::CARD_NUMBER), context)?;
+    let card_number = card_number.as_ref();
     let value = field(external_id::EXTERNAL_ID).ok_or_else(|| missing("external_id", "external_id is required"))?;
     earliest([
-        check_card_number("card_number", card_number),
+        check_card_number("card_number", card_number).map_err(|r| explain_characters(card_number, r)),
         check_external_id_charset("external_id", value),
     ])?;
     context.org.check_external_id("external_id", value)?;

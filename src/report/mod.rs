@@ -9,4 +9,4 @@ pub mod review;
 pub mod summary;
 
 pub use reject_report::{RejectFilter, RejectReportWriter, ReportError, for_each_reject, write_reject_report};
-pub use summary::{RunTotals, Summary};
+pub use summary::{ReadingSummary, RunTotals, Summary};

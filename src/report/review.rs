@@ -17,8 +17,11 @@ use serde_json::Value;
 use super::reject_report::{RejectFilter, ReportError, for_each_reject};
 use crate::batch::{Format, ImportKind};
 use crate::domain::RejectReason;
-use crate::import::columns::{columns, find_column};
+use crate::import::columns::{MAX_COLUMNS, columns};
+use crate::import::encoding;
+use crate::import::mapping::{resolve_header, resolve_keys, resolve_positions};
 use crate::import::reader::is_cut_raw;
+use crate::import::reading::ReadingPlan;
 use crate::store::{RejectPages, RunInfo, StoreError};
 
 /// Examples kept per group.
@@ -119,42 +122,93 @@ pub async fn review(pages: &mut dyn RejectPages, run: &RunInfo) -> Result<Review
     Ok(Review { groups, bins, total })
 }
 
-/// Reads one field's value back out of a raw record, knowing the run's
-/// input format and (for CSV) its header.
+/// Reads one field's value back out of a raw record, knowing how the run
+/// read its input: format, dialect, header and mapping.
 pub struct FieldReader {
     kind: Option<ImportKind>,
-    format: Option<Format>,
-    header: Vec<String>,
+    plan: ReadingPlan,
+    /// CSV: for each of cardbatch's fields, the position of the file's column that feeds it.
+    positions: [Option<usize>; MAX_COLUMNS],
+    /// JSON lines: the keys `--column` named.
+    keys: [Option<String>; MAX_COLUMNS],
+    /// Fields `--set` gave, with their values.
+    constants: Vec<(usize, String)>,
 }
 
 impl FieldReader {
     pub fn for_run(run: &RunInfo) -> FieldReader {
-        let header = run.input_header.as_deref().and_then(csv_fields).unwrap_or_default();
-        FieldReader {
-            kind: ImportKind::from_run_kind(&run.kind),
-            format: run.input_format.as_deref().and_then(Format::parse),
-            header,
+        let kind = ImportKind::from_run_kind(&run.kind);
+        let format = run
+            .input_format
+            .as_deref()
+            .and_then(Format::parse)
+            .unwrap_or(Format::Csv);
+        let plan = ReadingPlan::from_stored(run.reading_plan.as_deref(), format);
+        let mut reader = FieldReader {
+            kind,
+            plan,
+            positions: Default::default(),
+            keys: Default::default(),
+            constants: Vec::new(),
+        };
+        let Some(kind) = kind else { return reader };
+        let plan = &reader.plan;
+        match plan.format {
+            Format::Jsonl => {
+                if let Ok(keys) = resolve_keys(kind, &plan.mapping) {
+                    reader.keys = keys.keys;
+                    reader.constants = keys.constants;
+                }
+            }
+            Format::Csv => {
+                let mapping = if plan.header {
+                    let names = run
+                        .input_header
+                        .as_deref()
+                        .and_then(|header| csv_fields(header, plan))
+                        .unwrap_or_default();
+                    resolve_header(kind, &names, &plan.mapping)
+                } else {
+                    let width = plan
+                        .mapping
+                        .columns
+                        .iter()
+                        .filter_map(|(_, position)| position.trim().parse::<usize>().ok())
+                        .max()
+                        .unwrap_or(0);
+                    resolve_positions(kind, width, &plan.mapping)
+                };
+                if let Ok(mapping) = mapping {
+                    for (position, field) in mapping.by_file_column.iter().enumerate() {
+                        if let Some(field) = field {
+                            reader.positions[*field] = Some(position);
+                        }
+                    }
+                    reader.constants = mapping.constants;
+                }
+            }
         }
+        reader
     }
 
     /// The value of `field` (a column's canonical name) in `raw`, if the
-    /// record can be read and has it.
+    /// record can be read and has it (or `--set` gave it).
     pub fn value(&self, raw: &str, field: &str) -> Option<String> {
         let kind = self.kind?;
         let column = columns(kind).iter().position(|c| c.name == field)?;
-        let text = match self.format? {
-            Format::Csv => {
-                let position = self
-                    .header
-                    .iter()
-                    .position(|name| find_column(kind, name.trim()) == Some(column))?;
-                csv_fields(raw)?.into_iter().nth(position)?
-            }
+        if let Some((_, value)) = self.constants.iter().find(|(c, _)| *c == column) {
+            return Some(value.clone());
+        }
+        let text = match self.plan.format {
+            Format::Csv => csv_fields(raw, &self.plan)?.into_iter().nth(self.positions[column]?)?,
             Format::Jsonl => {
                 let object: Value = serde_json::from_str(raw).ok()?;
-                let names =
-                    std::iter::once(columns(kind)[column].name).chain(columns(kind)[column].aliases.iter().copied());
-                let value = names.into_iter().find_map(|name| lookup(&object, name))?;
+                let value = match &self.keys[column] {
+                    Some(key) => lookup(&object, key),
+                    None => std::iter::once(columns(kind)[column].name)
+                        .chain(columns(kind)[column].aliases.iter().copied())
+                        .find_map(|name| lookup(&object, name)),
+                }?;
                 match value {
                     Value::String(text) => text.clone(),
                     Value::Null => return None,
@@ -172,21 +226,24 @@ fn lookup<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
     name.split('.').try_fold(object, |value, key| value.get(key))
 }
 
-/// The fields of one CSV record (the whole text is one record).
-fn csv_fields(text: &str) -> Option<Vec<String>> {
+/// The fields of one CSV record (the whole text is one record), in the plan's dialect.
+fn csv_fields(text: &str, plan: &ReadingPlan) -> Option<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .delimiter(plan.delimiter_byte())
+        .quote(plan.quote_byte())
         .from_reader(text.as_bytes());
     let record = reader.records().next()?.ok()?;
     Some(record.iter().map(str::to_string).collect())
 }
 
 /// The input a run read, as far as writing its records back needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputShape<'a> {
-    pub format: Format,
-    /// The CSV header line.
+    /// How the run read the input: format, encoding, byte-order mark, line ends, header.
+    pub plan: ReadingPlan,
+    /// The CSV header line (decoded), when the input had one.
     pub header: Option<&'a str>,
 }
 
@@ -199,29 +256,42 @@ pub fn input_shape(run: &RunInfo) -> Result<InputShape<'_>, ReviewError> {
             run.run_id
         ))
     })?;
+    let plan = ReadingPlan::from_stored(run.reading_plan.as_deref(), format);
     let header = run.input_header.as_deref();
-    if format == Format::Csv && header.is_none() {
+    if format == Format::Csv && plan.header && header.is_none() {
         return Err(ReviewError::NotPossible(format!(
             "run {} has no CSV header on record",
             run.run_id
         )));
     }
-    Ok(InputShape { format, header })
+    Ok(InputShape { plan, header })
 }
 
-/// Writes the rejects `filter` takes as the input had them: for CSV the
-/// run's header line first, then each rejected record's raw text, one per
-/// line (a record with quoted line breaks keeps them); for JSON lines, each
-/// rejected line. Records whose raw text was cut (over `--max-record-bytes`)
-/// cannot be given back: they are left out and counted in the result.
+/// Writes the rejects `filter` takes as the input had them, in the input's
+/// encoding (its byte-order mark and line ends too): for CSV the run's
+/// header line first (title lines skipped with `--skip-lines` are not
+/// kept), then each rejected record's raw text, one per line (a record with
+/// quoted line breaks keeps them); for JSON lines, each rejected line.
+/// Records whose raw text was cut (over `--max-record-bytes`) cannot be
+/// given back: they are left out and counted in the result.
 pub async fn write_as_input<W: Write>(
     pages: &mut dyn RejectPages,
     shape: InputShape<'_>,
     filter: &RejectFilter,
     mut out: W,
 ) -> Result<(W, AsInputCounts), ReviewError> {
-    if let Some(header) = shape.header.filter(|_| shape.format == Format::Csv) {
-        writeln!(out, "{header}")?;
+    let plan = &shape.plan;
+    let output_encoding = plan.encoding();
+    let line_end = if plan.crlf { "\r\n" } else { "\n" };
+    let write_line = |out: &mut W, text: &str| -> std::io::Result<()> {
+        out.write_all(&encoding::encode(text, output_encoding))?;
+        out.write_all(&encoding::encode(line_end, output_encoding))
+    };
+    if plan.bom {
+        out.write_all(encoding::bom(output_encoding))?;
+    }
+    if let Some(header) = shape.header.filter(|_| plan.format == Format::Csv && plan.header) {
+        write_line(&mut out, header)?;
     }
     let mut counts = AsInputCounts::default();
     for_each_reject(pages, filter, |row| {
@@ -230,7 +300,7 @@ pub async fn write_as_input<W: Write>(
             return Ok(());
         }
         counts.written += 1;
-        writeln!(out, "{}", row.raw)
+        write_line(&mut out, &row.raw)
     })
     .await?;
     out.flush()?;
@@ -257,9 +327,12 @@ mod tests {
             input: Some("drop".into()),
             input_format: Some(format.into()),
             input_header: header.map(str::to_string),
+            reading_plan: None,
+            reject_report: None,
             status: RunStatus::Completed,
             records_committed: 10,
             inserted: 5,
+            unchanged: 0,
             rejected: 5,
             already_committed: 0,
             started_at: "2026-12-01T00:00:00.000Z".into(),

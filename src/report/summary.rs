@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::import::reading::ReadingPlan;
+
 /// The run summary (`--json` on stdout, `--summary FILE`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Summary {
@@ -9,15 +11,22 @@ pub struct Summary {
     pub kind: String,
     pub input: String,
     pub database: String,
+    /// How the input was read: format, encoding, dialect, mapping.
+    pub reading: ReadingSummary,
     /// Records read from the input by this invocation, already-committed ones included.
     pub records_read: u64,
     pub inserted: u64,
+    /// Records whose key was stored already with the same values: not
+    /// written, no event, not a reject (a cumulative or re-sent file).
+    pub unchanged: u64,
     pub rejected: u64,
     /// This invocation's rejects by reason.
     pub rejected_by_reason: serde_json::Map<String, serde_json::Value>,
     /// Records whose verdicts an earlier, interrupted invocation of the same run committed.
     pub already_committed: u64,
     pub events_emitted: u64,
+    /// Records whose card number lost spaces or dashes (`--strip-separators`).
+    pub separators_stripped: u64,
     pub elapsed_ms: u64,
     /// `completed`, `aborted` or `dry_run`.
     pub status: String,
@@ -30,20 +39,31 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RunTotals {
     pub inserted: u64,
+    pub unchanged: u64,
     pub rejected: u64,
+}
+
+/// The reading plan, with one line for a person first.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReadingSummary {
+    pub description: String,
+    #[serde(flatten)]
+    pub plan: ReadingPlan,
 }
 
 impl Summary {
     /// A few lines for a person at a terminal.
     pub fn to_text(&self) -> String {
         let mut text = format!(
-            "run {}: {} of {}: {}\n  records read {}, inserted {}, rejected {}, already committed {}, events {}, {} ms\n",
+            "run {}: {} of {}: {}\n  {}\n  records read {}, inserted {}, unchanged {}, rejected {}, already committed {}, events {}, {} ms\n",
             self.run_id,
             self.kind,
             self.input,
             self.status,
+            self.reading.description,
             self.records_read,
             self.inserted,
+            self.unchanged,
             self.rejected,
             self.already_committed,
             self.events_emitted,
@@ -51,6 +71,12 @@ impl Summary {
         );
         for (reason, count) in &self.rejected_by_reason {
             text.push_str(&format!("  {reason}: {count}\n"));
+        }
+        if self.separators_stripped > 0 {
+            text.push_str(&format!(
+                "  separators stripped from {} card number(s)\n",
+                self.separators_stripped
+            ));
         }
         text.push_str(&format!("  reject report: {}\n", self.reject_report));
         for warning in &self.warnings {

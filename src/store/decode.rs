@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
-use super::session::backend::{CardExternalId, Holder};
+use super::session::backend::{CardExternalId, CardKeys, CustomerKeys, Holder, StoredCard};
 use super::{CardView, RunCard, RunInfo, RunState, RunStatus, StoreError};
 use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
@@ -140,7 +140,8 @@ where
     })
 }
 
-/// A `runs` row: `id, status, records_committed, inserted, rejected`.
+/// A `runs` row: `id, status, records_committed, inserted, unchanged,
+/// rejected, reading_plan, reject_report`.
 pub fn run_state<R>(row: &R) -> Result<RunState, StoreError>
 where
     R: StoredRow,
@@ -152,7 +153,10 @@ where
         status: RunStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("run status {status:?}")))?,
         records_committed: row.integer("records_committed")? as u64,
         inserted: row.integer("inserted")? as u64,
+        unchanged: row.integer("unchanged")? as u64,
         rejected: row.integer("rejected")? as u64,
+        reading_plan: row.optional_text("reading_plan")?,
+        reject_report: row.optional_text("reject_report")?,
     })
 }
 
@@ -170,9 +174,12 @@ where
         input: row.optional_text("input_name")?,
         input_format: row.optional_text("input_format")?,
         input_header: row.optional_text("input_header")?,
+        reading_plan: state.reading_plan,
+        reject_report: state.reject_report,
         status: state.status,
         records_committed: state.records_committed,
         inserted: state.inserted,
+        unchanged: state.unchanged,
         rejected: state.rejected,
         already_committed: row.integer("already_committed")? as u64,
         started_at: row.text("started_at")?,
@@ -318,4 +325,70 @@ where
         run_id: row.optional_integer("external_id_run_id")?,
         record: row.optional_integer("external_id_record")?.map(|record| record as u64),
     })
+}
+
+/// Adds a card found by a key lookup to `keys`: under its number if
+/// `numbers` asked for it (with its stored values), under its external ID
+/// if `external_ids` did. Columns: `card_number, external_id, run_id,
+/// import_record, series_id, status_label, customer_id, status_reason`, and
+/// the JSON fields as text.
+pub fn add_card_key<R>(
+    keys: &mut CardKeys,
+    row: &R,
+    numbers: &std::collections::HashSet<&str>,
+    external_ids: &std::collections::HashSet<&str>,
+) -> Result<(), StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    let holder = Holder {
+        run_id: row.optional_integer("run_id")?,
+        record: row.optional_integer("import_record")?.map(|record| record as u64),
+    };
+    let number = row.text("card_number")?;
+    let external_id = row.optional_text("external_id")?;
+    if let Some(external_id) = &external_id
+        && external_ids.contains(external_id.as_str())
+    {
+        keys.holders[1].insert(external_id.clone(), holder);
+    }
+    if numbers.contains(number.as_str()) {
+        let stored = StoredCard {
+            series_id: row.integer("series_id")?,
+            external_id,
+            status_label: row.text("status_label")?,
+            customer_id: row.optional_integer("customer_id")?,
+            status_reason: row.optional_text("status_reason")?,
+            extended_fields: row.optional_text("extended_fields")?,
+            custom_fields: row.optional_text("custom_fields")?,
+            mapped_entity: row.optional_text("mapped_entity")?,
+        };
+        keys.holders[0].insert(number.clone(), holder);
+        keys.stored.insert(number, stored);
+    }
+    Ok(())
+}
+
+/// Adds a customer found by a key lookup to `keys`, under its customer id
+/// (as text) or its external ID, whichever `by` says the query asked for.
+/// Columns: `customer_id` (as text), `external_id, run_id, import_record`.
+pub fn add_customer_key<R>(keys: &mut CustomerKeys, row: &R, by_customer_id: bool) -> Result<(), StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    let holder = Holder {
+        run_id: row.optional_integer("run_id")?,
+        record: row.optional_integer("import_record")?.map(|record| record as u64),
+    };
+    let external_id = row.text("external_id")?;
+    if by_customer_id {
+        let customer_id = row.text("customer_id")?;
+        keys.holders[0].insert(customer_id.clone(), holder);
+        keys.external_ids.insert(customer_id, external_id);
+    } else {
+        keys.holders[1].insert(external_id, holder);
+    }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
 
-use crate::batch::RejectRow;
+use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
 pub use events::{EventPayload, EventRecord};
@@ -177,11 +177,14 @@ pub struct GeneratedCards {
 /// Takes generated numbers before they are committed (see [`Store::generate_cards`]).
 pub type DeliverNumbers<'a> = dyn FnMut(&[String]) -> std::io::Result<()> + Send + 'a;
 
-/// Moves run `$5` of org `$4`'s checkpoint to record `$1` and adds `$2`
-/// inserted and `$3` rejected records to its totals
+/// Moves run `$6` of org `$5`'s checkpoint to record `$1` and adds `$2`
+/// inserted, `$3` unchanged and `$4` rejected records to its totals
 /// ([`session::backend::ImportBackend::checkpoint`]).
 const CHECKPOINT: &str = "UPDATE runs SET records_committed = $1, inserted = inserted + $2, \
-     rejected = rejected + $3 WHERE org_id = $4 AND id = $5";
+     unchanged = unchanged + $3, rejected = rejected + $4 WHERE org_id = $5 AND id = $6";
+
+/// Records run `$3` of org `$2`'s reject report path `$1`.
+const RECORD_REJECT_REPORT: &str = "UPDATE runs SET reject_report = $1 WHERE org_id = $2 AND id = $3";
 
 /// Run `$2` of org `$1`'s reject counts by reason above record `$3`, with
 /// the columns [`decode::reason_count`] reads.
@@ -193,30 +196,69 @@ const REASON_COUNTS: &str =
 const REJECT_PAGE: &str = "SELECT record, line, reason, field, message, raw FROM rejects \
      WHERE org_id = $1 AND run_id = $2 AND record > $3 ORDER BY record LIMIT $4";
 
+/// How the import run of org `$1`, kind `$2` and input hash `$3` read its
+/// input (none: no such run, or one stored before plans were kept).
+const STORED_READING_PLAN: &str = "SELECT reading_plan FROM runs WHERE org_id = $1 AND kind = $2 AND input_hash = $3";
+
 /// The queries above with their arguments, for either store: the SQL text
 /// and the binds are written once, the store only runs them.
 mod shared_queries {
-    use sqlx::query::Query;
-    use sqlx::{Database, Encode, Type};
+    use sqlx::query::{Query, QueryScalar};
+    use sqlx::{Database, Decode, Encode, Type};
 
+    use super::session::BatchOutcome;
     use super::session::backend::RunContext;
 
-    /// [`super::CHECKPOINT`] for `run`.
+    /// [`super::CHECKPOINT`] for `run`: through `through`, adding `outcome`'s counts.
     pub(crate) fn checkpoint<'a, DB: Database>(
         run: &RunContext,
         through: u64,
-        inserted: u64,
-        rejected: u64,
+        outcome: &BatchOutcome,
     ) -> Query<'a, DB, DB::Arguments>
     where
         i64: for<'t> Encode<'t, DB> + Type<DB>,
     {
         sqlx::query(super::CHECKPOINT)
             .bind(through as i64)
-            .bind(inserted as i64)
-            .bind(rejected as i64)
+            .bind(outcome.inserted as i64)
+            .bind(outcome.unchanged as i64)
+            .bind(outcome.rejected as i64)
             .bind(run.org_id)
             .bind(run.run_id)
+    }
+
+    /// [`super::STORED_READING_PLAN`].
+    pub(crate) fn stored_reading_plan<'a, DB: Database>(
+        org_id: i64,
+        kind: &'a str,
+        input_hash: &'a str,
+    ) -> QueryScalar<'a, DB, Option<String>, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+        Option<String>: for<'r> Decode<'r, DB> + Type<DB>,
+        (Option<String>,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        sqlx::query_scalar(super::STORED_READING_PLAN)
+            .bind(org_id)
+            .bind(kind)
+            .bind(input_hash)
+    }
+
+    /// [`super::RECORD_REJECT_REPORT`].
+    pub(crate) fn record_reject_report<'a, DB: Database>(
+        org_id: i64,
+        run_id: i64,
+        path: &'a str,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+    {
+        sqlx::query(super::RECORD_REJECT_REPORT)
+            .bind(path)
+            .bind(org_id)
+            .bind(run_id)
     }
 
     /// [`super::REASON_COUNTS`] of a run above `after_record`.
@@ -378,6 +420,15 @@ pub trait Store: Send + Sync {
     /// A run by id.
     async fn find_run(&self, org_id: i64, run_id: i64) -> Result<Option<RunInfo>, StoreError>;
 
+    /// How the import run of `kind` of the input with hash `input_hash` read
+    /// its input, if there is such a run and it kept its plan.
+    async fn stored_reading_plan(
+        &self,
+        org_id: i64,
+        kind: ImportKind,
+        input_hash: &str,
+    ) -> Result<Option<String>, StoreError>;
+
     /// The org's runs, newest first.
     async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError>;
 
@@ -405,10 +456,16 @@ pub struct RunInfo {
     pub input_format: Option<String>,
     /// The CSV header line the input had.
     pub input_header: Option<String>,
+    /// How the input was read ([`crate::import::reading::ReadingPlan`], JSON); `None` for runs stored before.
+    pub reading_plan: Option<String>,
+    /// The reject report the run last wrote.
+    pub reject_report: Option<String>,
     pub status: RunStatus,
     /// Every record up to this number has its verdict committed.
     pub records_committed: u64,
     pub inserted: u64,
+    /// Records already stored with the same values.
+    pub unchanged: u64,
     pub rejected: u64,
     /// Records earlier invocations had committed when the latest one began.
     pub already_committed: u64,
@@ -418,15 +475,15 @@ pub struct RunInfo {
 
 /// The columns of [`RunInfo`], in SQL both stores run (PostgreSQL's
 /// timestamps rendered as the text SQLite stores).
-const RUN_INFO_COLUMNS: &str = "id, kind, input_name, input_format, input_header, status, records_committed, inserted, \
-     rejected, already_committed";
+const RUN_INFO_COLUMNS: &str = "id, kind, input_name, input_format, input_header, reading_plan, reject_report, status, \
+     records_committed, inserted, unchanged, rejected, already_committed";
 
 /// Opens an import session on `store`.
 pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {
     let mut backend = store.import_backend(org_id, &start).await?;
     // Only card imports have pairs of batches to write at once (the other
     // kinds lock or look up rows batch by batch).
-    let lane = if start.connections > 1 && start.kind == crate::batch::ImportKind::Cards && !start.dry_run {
+    let lane = if start.connections > 1 && start.kind == ImportKind::Cards && !start.dry_run {
         // A server out of connections still has the first: the import goes on with it.
         backend.open_lane().await.unwrap_or_else(|error| {
             tracing::debug!(%error, "no second connection; writing on one");

@@ -386,12 +386,12 @@ impl Workspace {
     }
 }
 
-/// Asserts the summary's invariant: every record read is inserted, rejected or already committed.
+/// Asserts the summary's invariant: every record read is inserted, unchanged, rejected or already committed.
 pub fn assert_accounted(summary: &Value) {
     let n = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} in {summary}"));
     assert_eq!(
         n("records_read"),
-        n("inserted") + n("rejected") + n("already_committed"),
+        n("inserted") + n("unchanged") + n("rejected") + n("already_committed"),
         "{summary}"
     );
     let by_reason: u64 = summary["rejected_by_reason"]

@@ -9,6 +9,10 @@
 //!   increasing lines, every one inside the input;
 //! - every reject's line is inside the input.
 //!
+//! The same holds for drops in other dialects: delimiters `;` tab `|`
+//! (given or detected), another quote character, CR LF, and encodings
+//! (Windows-1252, UTF-16 with its byte-order mark), mutated as bytes.
+//!
 //! The nastiest inputs found are kept in `tests/data/fuzz/` and run on
 //! every build. CI runs [`CASES`] generated cases per property;
 //! `PROPTEST_CASES=N` runs N instead.
@@ -20,11 +24,13 @@ use cardbatch::batch::{ImportKind, Rows};
 use cardbatch::domain::{OrgConfig, SeriesRequest};
 use cardbatch::import::input::Format;
 use cardbatch::import::reader::open_source;
+use cardbatch::import::reading::ReadingOptions;
 use cardbatch::import::validate::{ValidationContext, validate_batch};
 use cardbatch::numbers::PermutationKey;
+use encoding_rs::Encoding;
 use proptest::prelude::*;
 
-/// Generated cases per property in CI (three properties).
+/// Generated cases per property in CI (four properties).
 const CASES: u32 = 512;
 
 fn cases() -> u32 {
@@ -68,9 +74,12 @@ fn context() -> ValidationContext {
     )
 }
 
-/// Lines in `bytes` as a line counter sees them: each `\n` ends one, and
-/// text after the last `\n` is one more.
-fn line_count(bytes: &[u8]) -> u64 {
+/// Lines in `bytes` (in `encoding`, a byte-order mark deciding) as a line
+/// counter sees the decoded text: each `\n` ends one, and text after the
+/// last `\n` is one more.
+fn line_count(bytes: &[u8], encoding: &'static Encoding) -> u64 {
+    let (text, _, _) = encoding.decode(bytes);
+    let bytes = text.as_bytes();
     let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
     newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
 }
@@ -78,9 +87,28 @@ fn line_count(bytes: &[u8]) -> u64 {
 /// Reads and validates all of `bytes`, checking the invariants; returns the
 /// number of records, or `None` when the input has no usable header.
 fn check_invariants(bytes: &[u8], format: Format, cap: usize, batch_size: usize) -> Option<u64> {
+    check_invariants_with(bytes, format, cap, batch_size, &ReadingOptions::default())
+}
+
+/// [`check_invariants`] of an input read as `options` say.
+fn check_invariants_with(
+    bytes: &[u8],
+    format: Format,
+    cap: usize,
+    batch_size: usize,
+    options: &ReadingOptions,
+) -> Option<u64> {
     let context = context();
-    let mut source = open_source(Box::new(Cursor::new(bytes.to_vec())), ImportKind::Cards, format, cap).ok()?;
-    let lines = line_count(bytes);
+    let mut source = open_source(
+        Box::new(Cursor::new(bytes.to_vec())),
+        ImportKind::Cards,
+        format,
+        cap,
+        options,
+    )
+    .ok()?
+    .source;
+    let lines = line_count(bytes, options.encoding.unwrap_or(encoding_rs::UTF_8));
     let mut next_record = 1;
     let mut last_line = 0;
     while let Some(batch) = source
@@ -176,6 +204,70 @@ fn seed(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(IMPORT_DATA).join(name)).unwrap()
 }
 
+/// A dialect a drop is rewritten into: delimiter, quote, line end, encoding.
+#[derive(Debug, Clone)]
+struct Dialect {
+    delimiter: u8,
+    /// Given with `--delimiter`, or left to detection.
+    given: bool,
+    quote: u8,
+    crlf: bool,
+    encoding: &'static Encoding,
+}
+
+fn dialect() -> impl Strategy<Value = Dialect> {
+    (
+        prop::sample::select(vec![b',', b';', b'\t', b'|']),
+        any::<bool>(),
+        prop::sample::select(vec![b'"', b'\'']),
+        any::<bool>(),
+        prop::sample::select(vec![
+            encoding_rs::UTF_8,
+            encoding_rs::WINDOWS_1252,
+            encoding_rs::UTF_16LE,
+        ]),
+    )
+        .prop_map(|(delimiter, given, quote, crlf, encoding)| Dialect {
+            delimiter,
+            given,
+            quote,
+            crlf,
+            encoding,
+        })
+}
+
+impl Dialect {
+    /// `csv` (UTF-8, comma, `"`, LF) rewritten into this dialect; UTF-16
+    /// with its byte-order mark.
+    fn rewrite(&self, csv: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(csv);
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                ',' => out.push(char::from(self.delimiter)),
+                '"' => out.push(char::from(self.quote)),
+                '\n' if self.crlf => out.push_str("\r\n"),
+                other => out.push(other),
+            }
+        }
+        if self.encoding == encoding_rs::UTF_16LE {
+            let mut bytes = vec![0xFF, 0xFE];
+            bytes.extend(out.encode_utf16().flat_map(u16::to_le_bytes));
+            return bytes;
+        }
+        self.encoding.encode(&out).0.into_owned()
+    }
+
+    fn options(&self) -> ReadingOptions {
+        ReadingOptions {
+            delimiter: self.given.then_some(self.delimiter),
+            quote: Some(self.quote),
+            encoding: Some(self.encoding),
+            ..ReadingOptions::default()
+        }
+    }
+}
+
 /// Caps from far below a record to the default.
 fn cap() -> impl Strategy<Value = usize> {
     prop_oneof![Just(64usize), 65usize..400, Just(1 << 20)]
@@ -199,6 +291,17 @@ proptest! {
     fn mutated_csv(mutations in prop::collection::vec(mutation(), 0..10), cap in cap(), batch in 1usize..9) {
         let input = mutate(&seed("cards_every_reason.csv"), &mutations);
         check_invariants(&input, Format::Csv, cap, batch);
+    }
+
+    #[test]
+    fn mutated_csv_in_other_dialects(dialect in dialect(), mutations in prop::collection::vec(mutation(), 0..10),
+                                     cap in cap(), batch in 1usize..9) {
+        let clean = dialect.rewrite(&seed("cards_every_reason.csv"));
+        // Unmutated, the drop reads whole in its dialect, as many records as in its own.
+        let expected = check_invariants(&seed("cards_every_reason.csv"), Format::Csv, 1 << 20, 10_000);
+        prop_assert_eq!(check_invariants_with(&clean, Format::Csv, 1 << 20, batch, &dialect.options()), expected);
+        let input = mutate(&clean, &mutations);
+        check_invariants_with(&input, Format::Csv, cap, batch, &dialect.options());
     }
 
     #[test]

@@ -89,7 +89,8 @@ fn dry_run_reports_everything_and_writes_nothing(backend: Backend) {
         every_reason_summary(),
         "database duplicates are checked too"
     );
-    let report = std::fs::read_to_string(ws.path("cards_every_reason.csv.rejects.csv")).unwrap();
+    // A dry run's report has a name of its own: it never replaces a real run's.
+    let report = std::fs::read_to_string(ws.path("cards_every_reason.csv.dry-run.rejects.csv")).unwrap();
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
     assert_eq!(ws.events(), events_before);
     assert_eq!(ws.ok_json(&["series", "list"]), series_before);
@@ -191,7 +192,7 @@ fn stdin_and_gzip_inputs(backend: Backend) {
         (code, summary["rejected_by_reason"].clone()),
         (4, every_reason_summary())
     );
-    let report = std::fs::read_to_string(ws.path("drop.csv.gz.rejects.csv")).unwrap();
+    let report = std::fs::read_to_string(ws.path("drop.csv.gz.dry-run.rejects.csv")).unwrap();
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
 
     let output = ws

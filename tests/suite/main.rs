@@ -8,6 +8,7 @@ mod common;
 mod check_digits;
 mod concurrency;
 mod crash_resume;
+mod dialects;
 mod events_pin;
 mod exit_codes;
 mod fuzz;

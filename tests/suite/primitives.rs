@@ -7,7 +7,7 @@ use cardbatch::batch::{CardRow, ExternalIdRow, ImportKind, RejectRow};
 use cardbatch::domain::RejectReason;
 use cardbatch::store::events::EventPayload;
 use cardbatch::store::session::backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
-use cardbatch::store::{self, DatabaseUrl, ImportStart, OpenOptions, RunStatus, Store};
+use cardbatch::store::{self, BatchOutcome, DatabaseUrl, ImportStart, OpenOptions, RunStatus, Store};
 use compact_str::CompactString;
 
 use crate::common::{Backend, Workspace};
@@ -19,11 +19,22 @@ fn start(dry_run: bool) -> ImportStart {
         input_hash: "0123abcd".into(),
         input_format: cardbatch::batch::Format::Csv,
         input_header: Some("card_number,series_code".into()),
+        reading_plan: String::new(),
         dry_run,
         group_commits: false,
         overwrite_external_ids: false,
         connections: 1,
         external_id_generation: None,
+        series_codes: Default::default(),
+    }
+}
+
+/// A batch's outcome of `inserted` and `rejected` records.
+fn counts(inserted: u64, rejected: u64) -> BatchOutcome {
+    BatchOutcome {
+        inserted,
+        rejected,
+        ..BatchOutcome::default()
     }
 }
 
@@ -75,9 +86,9 @@ fn transactions_savepoints_and_the_run(backend_kind: Backend) {
         let run = context(backend.as_ref());
         // A savepoint undoes what follows it, and the transaction commits the rest.
         backend.begin().await.unwrap();
-        backend.checkpoint(&run, 5, 4, 1).await.unwrap();
+        backend.checkpoint(&run, 5, &counts(4, 1)).await.unwrap();
         backend.savepoint("later").await.unwrap();
-        backend.checkpoint(&run, 9, 1, 0).await.unwrap();
+        backend.checkpoint(&run, 9, &counts(1, 0)).await.unwrap();
         backend.rollback_to("later").await.unwrap();
         backend.release("later").await.unwrap();
         backend.commit().await.unwrap();
@@ -85,7 +96,7 @@ fn transactions_savepoints_and_the_run(backend_kind: Backend) {
         assert_eq!((stored.records_committed, stored.inserted, stored.rejected), (5, 4, 1));
         // A rolled-back transaction leaves nothing.
         backend.begin().await.unwrap();
-        backend.checkpoint(&run, 7, 2, 0).await.unwrap();
+        backend.checkpoint(&run, 7, &counts(2, 0)).await.unwrap();
         backend.rollback().await.unwrap();
         assert_eq!(
             store.find_run(1, run.run_id).await.unwrap().unwrap().records_committed,
@@ -143,7 +154,7 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
         assert!(skipped.is_empty());
         assert!(last > first, "({first}, {last})");
         // Who holds which key: this run's records, and the card the setup added by hand.
-        let [numbers, external_ids] = backend
+        let found = backend
             .card_key_holders(
                 1,
                 &["6001000000000018", "6001000000000992", "6001000000000034"],
@@ -151,6 +162,12 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
             )
             .await
             .unwrap();
+        let [numbers, external_ids] = &found.holders;
+        // The stored values come with each card found by number, for the judge.
+        let stored = &found.stored["6001000000000018"];
+        assert_eq!((stored.series_id, stored.status_label.as_str()), (1, "NOT_ISSUED"));
+        assert_eq!(stored.external_id.as_deref(), Some("CX00000001"));
+        assert_eq!(found.stored.len(), 2);
         assert_eq!(
             numbers.get("6001000000000018"),
             Some(&Holder {
@@ -187,8 +204,8 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
         backend.release("cards").await.unwrap();
         // Deleting a batch's cards frees their keys.
         backend.delete_cards(&run, (first, last)).await.unwrap();
-        let [numbers, _] = backend.card_key_holders(1, &["6001000000000018"], &[]).await.unwrap();
-        assert!(numbers.is_empty());
+        let found = backend.card_key_holders(1, &["6001000000000018"], &[]).await.unwrap();
+        assert!(found.holders[0].is_empty() && found.stored.is_empty());
         // Every key of the org, for the key filter, and the org's card count.
         let mut keys = Vec::new();
         backend
@@ -256,10 +273,12 @@ fn external_ids_customers_rejects_and_events(backend_kind: Backend) {
         ];
         let (first, last) = backend.insert_customers(&run, &customers).await.unwrap().unwrap();
         assert_eq!(last, first + 1);
-        let [by_id, by_external_id] = backend
+        let found = backend
             .customer_key_holders(1, &[501, 999], &[&reserved[1]])
             .await
             .unwrap();
+        let [by_id, by_external_id] = &found.holders;
+        assert_eq!(found.external_ids.keys().collect::<Vec<_>>(), ["501"]);
         assert_eq!(by_id.keys().collect::<Vec<_>>(), ["501"]);
         assert_eq!(
             by_external_id.get(&reserved[1]),
@@ -436,12 +455,12 @@ fn a_second_lane_commits_after_the_first(backend_kind: Backend) {
         // The second lane's checkpoint waits for the first's commit.
         let second_run = context(second.as_ref());
         let waiting = tokio::spawn(async move {
-            second.checkpoint(&second_run, 4, 2, 0).await.unwrap();
+            second.checkpoint(&second_run, 4, &counts(2, 0)).await.unwrap();
             second
         });
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "the second lane's checkpoint did not wait");
-        first.checkpoint(&run, 2, 2, 0).await.unwrap();
+        first.checkpoint(&run, 2, &counts(2, 0)).await.unwrap();
         first.commit().await.unwrap();
         let mut second = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
             .await

@@ -208,7 +208,8 @@ fn messages_say_what_to_fix(backend: Backend) {
     );
     assert_eq!(
         find("DUPLICATE_IN_DATABASE"),
-        "card_number \"6001000000000992\" already exists in the database (added by hand, by a single-record command)"
+        "card_number \"6001000000000992\" already exists in the database (added by hand, by a single-record command) \
+         with other values: its external_id is empty, this record's \"CX00000007\""
     );
     assert_eq!(
         find("CHECKSUM_INVALID"),
@@ -235,7 +236,8 @@ fn messages_say_what_to_fix(backend: Backend) {
     ws.import(&["cards", "again.csv"]);
     assert_eq!(
         find_in(&ws, "again.csv.rejects.csv", "DUPLICATE_IN_DATABASE"),
-        "card_number \"6001000000000026\" already exists in the database (stored by run 1)"
+        "card_number \"6001000000000026\" already exists in the database (stored by run 1) with other values: \
+         its external_id is \"CX00000002\", this record's empty"
     );
     // The status label message lists the labels there are.
     ws.write(

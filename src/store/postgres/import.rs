@@ -22,9 +22,10 @@ use crate::batch::{CardRow, ExternalIdRow, RejectRow};
 use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::session::backend::{
-    CardExternalId, CardInsert, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent, RunContext,
+    CardExternalId, CardInsert, CardKeys, CustomerKeys, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent,
+    RunContext,
 };
-use crate::store::session::{ImportStart, RunState, RunStatus};
+use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
 use crate::store::{StoreError, decode, is_unique_violation, now};
 
 /// The first key of the advisory locks that guard runs (the second is the run id).
@@ -114,9 +115,9 @@ pub(super) async fn open(
     // A dry run's row has no input hash, so it never collides with the real run of the same input.
     let input_hash = (!start.dry_run).then_some(&start.input_hash);
     let created = sqlx::query(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, status, started_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'running', $7::timestamptz) ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
-         RETURNING id, status, records_committed, inserted, rejected",
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8::timestamptz) ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
+         RETURNING id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report",
     )
     .bind(org_id)
     .bind(start.kind.as_str())
@@ -124,6 +125,7 @@ pub(super) async fn open(
     .bind(input_hash)
     .bind(start.input_format.as_str())
     .bind(&start.input_header)
+    .bind(&start.reading_plan)
     .bind(now())
     .fetch_optional(&mut *connection)
     .await?;
@@ -156,7 +158,7 @@ pub(super) async fn open(
 
 async fn find_run(connection: &mut PgConnection, org_id: i64, start: &ImportStart) -> Result<RunState, StoreError> {
     let row = sqlx::query(
-        "SELECT id, status, records_committed, inserted, rejected FROM runs \
+        "SELECT id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report FROM runs \
          WHERE org_id = $1 AND kind = $2 AND input_hash = $3",
     )
     .bind(org_id)
@@ -195,28 +197,6 @@ async fn lock_run(connection: &mut PgConnection, run_id: i64, announce: bool) ->
         }
         Err(error) => Err(error.into()),
     }
-}
-
-/// Which of `keys` the query (`$1` org, `$2` keys; selecting key, run id and record) finds.
-async fn holders(
-    connection: &mut PgConnection,
-    sql: &'static str,
-    org_id: i64,
-    keys: &[&str],
-) -> Result<HashMap<String, Holder>, StoreError> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = sqlx::query(sql).bind(org_id).bind(keys).fetch_all(connection).await?;
-    rows.iter()
-        .map(|row| {
-            let holder = Holder {
-                run_id: row.try_get::<Option<i64>, _>(1)?,
-                record: row.try_get::<Option<i64>, _>(2)?.map(|record| record as u64),
-            };
-            Ok((row.try_get::<String, _>(0)?, holder))
-        })
-        .collect()
 }
 
 /// Sends `rows` with `COPY ... FROM STDIN` (`statement` names the table, the columns and the format).
@@ -350,14 +330,16 @@ impl ImportBackend for PgImport {
         org_id: i64,
         numbers: &[&str],
         external_ids: &[&str],
-    ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
-        let mut holders = [HashMap::new(), HashMap::new()];
+    ) -> Result<CardKeys, StoreError> {
+        let mut keys = CardKeys::default();
         if numbers.is_empty() && external_ids.is_empty() {
-            return Ok(holders);
+            return Ok(keys);
         }
         // One round trip for both keys; a card found may hold either or both.
         let rows = sqlx::query(
-            "SELECT card_number, external_id, run_id, import_record FROM cards \
+            "SELECT card_number, external_id, run_id, import_record, series_id, status_label, customer_id, \
+             status_reason, extended_fields::text AS extended_fields, custom_fields::text AS custom_fields, \
+             mapped_entity::text AS mapped_entity FROM cards \
              WHERE org_id = $1 AND (card_number = ANY($2) OR external_id = ANY($3))",
         )
         .bind(org_id)
@@ -368,23 +350,9 @@ impl ImportBackend for PgImport {
         let wanted_numbers: HashSet<&str> = numbers.iter().copied().collect();
         let wanted_external_ids: HashSet<&str> = external_ids.iter().copied().collect();
         for row in &rows {
-            let holder = Holder {
-                run_id: row.try_get::<Option<i64>, _>("run_id")?,
-                record: row
-                    .try_get::<Option<i64>, _>("import_record")?
-                    .map(|record| record as u64),
-            };
-            let number: String = row.try_get("card_number")?;
-            if wanted_numbers.contains(number.as_str()) {
-                holders[0].insert(number, holder);
-            }
-            if let Some(external_id) = row.try_get::<Option<String>, _>("external_id")?
-                && wanted_external_ids.contains(external_id.as_str())
-            {
-                holders[1].insert(external_id, holder);
-            }
+            decode::add_card_key(&mut keys, row, &wanted_numbers, &wanted_external_ids)?;
         }
-        Ok(holders)
+        Ok(keys)
     }
 
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {
@@ -558,32 +526,32 @@ impl ImportBackend for PgImport {
         org_id: i64,
         customer_ids: &[i64],
         external_ids: &[&str],
-    ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
-        let rows = sqlx::query(
-            "SELECT customer_id::text, run_id, import_record FROM customers WHERE org_id = $1 AND customer_id = ANY($2)",
+    ) -> Result<CustomerKeys, StoreError> {
+        let mut keys = CustomerKeys::default();
+        let by_customer_id = sqlx::query(
+            "SELECT customer_id::text AS customer_id, external_id, run_id, import_record FROM customers \
+             WHERE org_id = $1 AND customer_id = ANY($2)",
         )
         .bind(org_id)
         .bind(customer_ids)
         .fetch_all(&mut *self.connection)
         .await?;
-        let customers = rows
-            .iter()
-            .map(|row| {
-                let holder = Holder {
-                    run_id: row.try_get::<Option<i64>, _>(1)?,
-                    record: row.try_get::<Option<i64>, _>(2)?.map(|record| record as u64),
-                };
-                Ok((row.try_get::<String, _>(0)?, holder))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let external_ids = holders(
-            &mut self.connection,
-            "SELECT external_id, run_id, import_record FROM customers WHERE org_id = $1 AND external_id = ANY($2)",
-            org_id,
-            external_ids,
-        )
-        .await?;
-        Ok([customers, external_ids])
+        for row in &by_customer_id {
+            decode::add_customer_key(&mut keys, row, true)?;
+        }
+        if !external_ids.is_empty() {
+            let by_external_id = sqlx::query(
+                "SELECT external_id, run_id, import_record FROM customers WHERE org_id = $1 AND external_id = ANY($2)",
+            )
+            .bind(org_id)
+            .bind(external_ids)
+            .fetch_all(&mut *self.connection)
+            .await?;
+            for row in &by_external_id {
+                decode::add_customer_key(&mut keys, row, false)?;
+            }
+        }
+        Ok(keys)
     }
 
     async fn reserve_external_ids(
@@ -781,14 +749,15 @@ impl ImportBackend for PgImport {
         Ok(())
     }
 
-    async fn checkpoint(
-        &mut self,
-        run: &RunContext,
-        through: u64,
-        inserted: u64,
-        rejected: u64,
-    ) -> Result<(), StoreError> {
-        crate::store::shared_queries::checkpoint(run, through, inserted, rejected)
+    async fn checkpoint(&mut self, run: &RunContext, through: u64, outcome: &BatchOutcome) -> Result<(), StoreError> {
+        crate::store::shared_queries::checkpoint(run, through, outcome)
+            .execute(&mut *self.connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_reject_report(&mut self, org_id: i64, run_id: i64, path: &str) -> Result<(), StoreError> {
+        crate::store::shared_queries::record_reject_report(org_id, run_id, path)
             .execute(&mut *self.connection)
             .await?;
         Ok(())

@@ -22,7 +22,7 @@ use super::{
     RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
     is_unique_violation, new_secret, now, shared_queries,
 };
-use crate::batch::RejectRow;
+use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, PermutationKey};
 use crate::parallel::on_rayon;
@@ -627,6 +627,18 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(decode::run_info).transpose()
+    }
+
+    async fn stored_reading_plan(
+        &self,
+        org_id: i64,
+        kind: ImportKind,
+        input_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let plan = super::shared_queries::stored_reading_plan(org_id, kind.as_str(), input_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(plan.flatten())
     }
 
     async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError> {

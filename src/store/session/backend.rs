@@ -13,7 +13,7 @@ use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::StoreError;
 
-use super::{RunState, RunStatus};
+use super::{BatchOutcome, RunState, RunStatus};
 
 /// Who holds a key in the database: the run that wrote it (if any) and the
 /// input record it came from.
@@ -21,6 +21,38 @@ use super::{RunState, RunStatus};
 pub struct Holder {
     pub run_id: Option<i64>,
     pub record: Option<u64>,
+}
+
+/// A stored card's values, as a re-delivered record is compared with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredCard {
+    pub series_id: i64,
+    pub external_id: Option<String>,
+    pub status_label: String,
+    pub customer_id: Option<i64>,
+    pub status_reason: Option<String>,
+    /// JSON object texts, as stored.
+    pub extended_fields: Option<String>,
+    pub custom_fields: Option<String>,
+    pub mapped_entity: Option<String>,
+}
+
+/// What a lookup of card keys found: who holds each card number
+/// (`holders[0]`) and external ID (`holders[1]`), and the stored values of
+/// the cards found by number.
+#[derive(Debug, Clone, Default)]
+pub struct CardKeys {
+    pub holders: [HashMap<String, Holder>; 2],
+    pub stored: HashMap<String, StoredCard>,
+}
+
+/// What a lookup of customer keys found: who holds each customer id (as
+/// text, `holders[0]`) and external ID (`holders[1]`), and the external ID
+/// each customer found is registered with.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerKeys {
+    pub holders: [HashMap<String, Holder>; 2],
+    pub external_ids: HashMap<String, String>,
 }
 
 /// What the session knows of the run it writes.
@@ -170,13 +202,14 @@ pub trait ImportBackend: Send {
 
     // Cards.
 
-    /// Who holds each of `numbers` (card numbers) and `external_ids`.
+    /// Who holds each of `numbers` (card numbers) and `external_ids`, and
+    /// the stored values of the cards found by number.
     async fn card_key_holders(
         &mut self,
         org_id: i64,
         numbers: &[&str],
         external_ids: &[&str],
-    ) -> Result<[HashMap<String, Holder>; 2], StoreError>;
+    ) -> Result<CardKeys, StoreError>;
 
     /// Inserts `rows` in their order, with the run's id and the batch's time.
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError>;
@@ -214,13 +247,14 @@ pub trait ImportBackend: Send {
 
     // Customers.
 
-    /// Who holds each customer id (as text) and each external ID.
+    /// Who holds each customer id (as text) and each external ID, and the
+    /// external IDs of the customers found.
     async fn customer_key_holders(
         &mut self,
         org_id: i64,
         customer_ids: &[i64],
         external_ids: &[&str],
-    ) -> Result<[HashMap<String, Holder>; 2], StoreError>;
+    ) -> Result<CustomerKeys, StoreError>;
 
     /// Reserves `count` org-level external IDs of `format` (the counter never below `offset`).
     async fn reserve_external_ids(
@@ -246,14 +280,8 @@ pub trait ImportBackend: Send {
     /// Writes `events` in order, giving them the next event ids of the org.
     async fn insert_events(&mut self, org_id: i64, events: &[PendingEvent]) -> Result<(), StoreError>;
 
-    /// Moves the run's checkpoint to `through` and adds to its totals.
-    async fn checkpoint(
-        &mut self,
-        run: &RunContext,
-        through: u64,
-        inserted: u64,
-        rejected: u64,
-    ) -> Result<(), StoreError>;
+    /// Moves the run's checkpoint to `through` and adds the batch's counts to its totals.
+    async fn checkpoint(&mut self, run: &RunContext, through: u64, outcome: &BatchOutcome) -> Result<(), StoreError>;
 
     /// Records the run's final status, and how many records earlier
     /// invocations had committed when this one began.
@@ -264,6 +292,9 @@ pub trait ImportBackend: Send {
         status: RunStatus,
         already_committed: u64,
     ) -> Result<(), StoreError>;
+
+    /// Records the path of the reject report written for the run.
+    async fn record_reject_report(&mut self, org_id: i64, run_id: i64, path: &str) -> Result<(), StoreError>;
 
     /// Records where records start from `record` on: `line = record + offset`
     /// until the next change (see the `run_lines` table).

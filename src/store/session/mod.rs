@@ -45,10 +45,12 @@ use crate::batch::{
 use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::{RejectPages, StoreError, now};
-use backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
-use judge::{KeyOwner, Owners, RowKeys, classify_duplicates, judge_customer_rows, judge_external_id_rows};
+use backend::{CardInsert, CardKeys, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
+use judge::{
+    KeyOwner, Owners, RowKeys, Verdict, classify_duplicates, compare_card, judge_customer_rows, judge_external_id_rows,
+};
 use key_filter::KeyFilter;
-use plan::{BatchPlan, Budget, accepted, database_rejects, plan_batch};
+use plan::{BatchPlan, Budget, accepted, database_rejects, plan_batch, unchanged};
 pub use plan::{RejectLimit, SHARE_JUDGED_FROM};
 
 /// How long a transaction keeps taking batches before it commits. Every
@@ -74,6 +76,8 @@ pub struct ImportStart {
     pub input_format: Format,
     /// The CSV header line as read, for `rejects export --as-input`.
     pub input_header: Option<String>,
+    /// How the input is read ([`crate::import::reading::ReadingPlan`], JSON), stored with a new run.
+    pub reading_plan: String,
     pub dry_run: bool,
     /// Consecutive batches may share a transaction (`--batch-size` not
     /// given); otherwise each batch is committed on its own.
@@ -86,6 +90,8 @@ pub struct ImportStart {
     pub connections: usize,
     /// The org's external-ID format and counter floor, for customers without one.
     pub external_id_generation: Option<(NumberFormat, u64)>,
+    /// The org's series codes by id, for the messages of cards stored with other values.
+    pub series_codes: HashMap<i64, String>,
 }
 
 /// The status of a run.
@@ -129,13 +135,22 @@ pub struct RunState {
     /// Every record up to this number has its verdict committed.
     pub records_committed: u64,
     pub inserted: u64,
+    /// Records whose key was stored with the same values (not written again).
+    pub unchanged: u64,
     pub rejected: u64,
+    /// How the run read its input ([`crate::import::reading::ReadingPlan`],
+    /// JSON); `None` for a run stored before plans were kept.
+    pub reading_plan: Option<String>,
+    /// The reject report a finished invocation wrote (an absolute path).
+    pub reject_report: Option<String>,
 }
 
 /// What one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     pub inserted: u64,
+    /// Records stored already with the same values: not written again.
+    pub unchanged: u64,
     pub rejected: u64,
     /// Set when `--max-rejects` was exceeded: the record of the reject that
     /// exceeded it; records after it were not judged.
@@ -454,6 +469,7 @@ impl ImportSession {
     fn count(&mut self, batch: &ValidBatch, outcome: &BatchOutcome) {
         self.state.records_committed = outcome.stopped_at.unwrap_or_else(|| batch.last_record());
         self.state.inserted += outcome.inserted;
+        self.state.unchanged += outcome.unchanged;
         self.state.rejected += outcome.rejected;
     }
 
@@ -468,6 +484,21 @@ impl ImportSession {
             .await?;
         self.commit().await?;
         self.state.status = status;
+        Ok(())
+    }
+
+    /// Records the path (absolute) of the reject report written for the run,
+    /// so that the next invocation of the same run writes it there again.
+    pub async fn record_reject_report(&mut self, path: &str) -> Result<(), StoreError> {
+        if self.open_since.is_none() {
+            self.backend.begin().await?;
+            self.open_since = Some(Instant::now());
+        }
+        self.backend
+            .record_reject_report(self.shared.org_id, self.state.run_id, path)
+            .await?;
+        self.commit().await?;
+        self.state.reject_report = Some(path.to_string());
         Ok(())
     }
 
@@ -558,7 +589,12 @@ impl Writer<'_> {
         offsets: &[(u64, i64)],
         budget: Option<Budget>,
     ) -> Result<(BatchOutcome, Vec<PendingEvent>), StoreError> {
-        let (plan, inserted, events) = match &batch.rows {
+        let Judged {
+            plan,
+            inserted,
+            unchanged,
+            events,
+        } = match &batch.rows {
             Rows::Cards(rows) => self.write_cards(run, batch, rows, budget).await?,
             Rows::ExternalIds(rows) => self.write_external_ids(run, batch, rows, budget).await?,
             Rows::Customers(rows) => self.write_customers(run, batch, rows, budget).await?,
@@ -574,14 +610,13 @@ impl Writer<'_> {
         if !offsets.is_empty() {
             self.backend.insert_line_offsets(run, offsets).await?;
         }
-        self.backend
-            .checkpoint(run, plan.through, inserted, rejects.len() as u64)
-            .await?;
         let outcome = BatchOutcome {
             inserted,
+            unchanged,
             rejected: rejects.len() as u64,
             stopped_at: plan.stopped_at,
         };
+        self.backend.checkpoint(run, plan.through, &outcome).await?;
         Ok((outcome, events))
     }
 
@@ -592,7 +627,7 @@ impl Writer<'_> {
         batch: &ValidBatch,
         rows: &[CardRow],
         budget: Option<Budget>,
-    ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
+    ) -> Result<Judged, StoreError> {
         let keys = card_keys(rows.iter());
         let mut look_up_all = budget.is_some() || matches!(*self.shared.key_check(), KeyCheck::LookUpAll { .. });
         loop {
@@ -604,12 +639,29 @@ impl Writer<'_> {
                     .collect(),
                 _ => Vec::new(),
             };
-            let mut holders = self.look_up_card_keys(&lookups).await?;
+            let CardKeys {
+                mut holders,
+                mut stored,
+            } = self.look_up_card_keys(&lookups).await?;
             let mut lines = self
                 .earlier_lines(run, batch, holders.iter().flat_map(HashMap::values))
                 .await?;
             let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
-            let mut verdicts = classify_duplicates(&keys, &owners(&holders, run.run_id), CARD_KEY_FIELDS, &line_of);
+            let series_codes = &self.shared.start.series_codes;
+            let compare = |index: usize| {
+                Some(compare_card(
+                    &rows[index],
+                    stored.get(rows[index].card_number.as_str())?,
+                    series_codes,
+                ))
+            };
+            let mut verdicts = classify_duplicates(
+                &keys,
+                &owners(&holders, run.run_id),
+                CARD_KEY_FIELDS,
+                &line_of,
+                &compare,
+            );
             let mut plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
             let sent = accepted(rows, &verdicts, &plan, |row| row.record);
             let all_or_nothing = self.backend.inserts_all_or_nothing();
@@ -648,14 +700,23 @@ impl Writer<'_> {
                     let found = self
                         .look_up_card_keys(&skipped_row_keys.iter().collect::<Vec<_>>())
                         .await?;
-                    let found_owners = owners(&found, run.run_id);
+                    let found_owners = owners(&found.holders, run.run_id);
                     lines.extend(
-                        self.earlier_lines(run, batch, found.iter().flat_map(HashMap::values))
+                        self.earlier_lines(run, batch, found.holders.iter().flat_map(HashMap::values))
                             .await?,
                     );
                     let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
-                    let again = classify_duplicates(&skipped_row_keys, &found_owners, CARD_KEY_FIELDS, &line_of);
-                    if shared || again.iter().any(Option::is_none) {
+                    let compare = |index: usize| {
+                        let row = skipped_rows[index];
+                        Some(compare_card(
+                            row,
+                            found.stored.get(row.card_number.as_str())?,
+                            series_codes,
+                        ))
+                    };
+                    let again =
+                        classify_duplicates(&skipped_row_keys, &found_owners, CARD_KEY_FIELDS, &line_of, &compare);
+                    if shared || again.iter().any(Verdict::is_accepted) {
                         if let Some(ids) = ids {
                             self.backend.delete_cards(run, ids).await?;
                         }
@@ -666,9 +727,10 @@ impl Writer<'_> {
                         let position = rows.partition_point(|r| r.record < row.record);
                         verdicts[position] = verdict;
                     }
-                    for (all, more) in holders.iter_mut().zip(found) {
+                    for (all, more) in holders.iter_mut().zip(found.holders) {
                         all.extend(more);
                     }
+                    stored.extend(found.stored);
                     plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
                     ids
                 }
@@ -688,7 +750,12 @@ impl Writer<'_> {
                 })
                 .into_iter()
                 .collect();
-            return Ok((plan, inserted.len() as u64, events));
+            return Ok(Judged {
+                unchanged: unchanged(rows, &verdicts, &plan, |row| row.record),
+                inserted: inserted.len() as u64,
+                plan,
+                events,
+            });
         }
     }
 
@@ -731,10 +798,10 @@ impl Writer<'_> {
         Ok(lines)
     }
 
-    /// Who holds the keys of `rows`, in one lookup.
-    async fn look_up_card_keys(&mut self, rows: &[&RowKeys<'_>]) -> Result<[HashMap<String, Holder>; 2], StoreError> {
+    /// Who holds the keys of `rows`, and the stored values of the cards found by number, in one lookup.
+    async fn look_up_card_keys(&mut self, rows: &[&RowKeys<'_>]) -> Result<CardKeys, StoreError> {
         if rows.is_empty() {
-            return Ok([HashMap::new(), HashMap::new()]);
+            return Ok(CardKeys::default());
         }
         let numbers: Vec<&str> = rows.iter().filter_map(|row| row.keys[0]).collect();
         let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.keys[1]).collect();
@@ -811,7 +878,7 @@ impl Writer<'_> {
         batch: &ValidBatch,
         rows: &[ExternalIdRow],
         budget: Option<Budget>,
-    ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
+    ) -> Result<Judged, StoreError> {
         let numbers: Vec<&str> = rows.iter().map(|row| row.card_number.as_str()).collect();
         let external_ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
         let org_id = self.shared.org_id;
@@ -836,6 +903,7 @@ impl Writer<'_> {
             database_rejects(rows.iter().map(|r| r.record), &verdicts),
             budget,
         );
+        let unchanged = unchanged(rows, &verdicts, &plan, |row| row.record);
         let accepted = accepted(rows, &verdicts, &plan, |row| row.record);
         let changed = self.backend.set_external_ids(run, &accepted).await?;
         let events = accepted
@@ -852,7 +920,12 @@ impl Writer<'_> {
                 })
             })
             .collect();
-        Ok((plan, changed, events))
+        Ok(Judged {
+            plan,
+            inserted: changed,
+            unchanged,
+            events,
+        })
     }
 
     /// Judges and inserts a batch of customer registrations, generating the
@@ -863,10 +936,13 @@ impl Writer<'_> {
         batch: &ValidBatch,
         rows: &[CustomerRow],
         budget: Option<Budget>,
-    ) -> Result<(BatchPlan, u64, Vec<PendingEvent>), StoreError> {
+    ) -> Result<Judged, StoreError> {
         let customer_ids: Vec<i64> = rows.iter().map(|row| row.customer_id).collect();
         let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.external_id.as_deref()).collect();
-        let holders = self
+        let backend::CustomerKeys {
+            holders,
+            external_ids: registered,
+        } = self
             .backend
             .customer_key_holders(self.shared.org_id, &customer_ids, &external_ids)
             .await?;
@@ -875,12 +951,13 @@ impl Writer<'_> {
             .earlier_lines(run, batch, holders.iter().flat_map(HashMap::values))
             .await?;
         let line_of = |record: u64| batch.line_of(record).or_else(|| lines.get(&record).copied());
-        let verdicts = judge_customer_rows(rows, &keys, &owners(&holders, run.run_id), &line_of);
+        let verdicts = judge_customer_rows(rows, &keys, &owners(&holders, run.run_id), &registered, &line_of);
         let plan = plan_batch(
             batch,
             database_rejects(rows.iter().map(|r| r.record), &verdicts),
             budget,
         );
+        let unchanged = unchanged(rows, &verdicts, &plan, |row| row.record);
         let accepted = accepted(rows, &verdicts, &plan, |row| row.record);
         // Customers with an external ID go in first, so generated IDs can skip theirs.
         let (given, missing): (Vec<&CustomerRow>, Vec<&CustomerRow>) =
@@ -923,7 +1000,12 @@ impl Writer<'_> {
             })
             .into_iter()
             .collect();
-        Ok((plan, new_rows.len() as u64, events))
+        Ok(Judged {
+            plan,
+            inserted: new_rows.len() as u64,
+            unchanged,
+            events,
+        })
     }
 }
 
@@ -934,6 +1016,15 @@ impl RejectPages for ImportSession {
             .reject_page(self.shared.org_id, self.state.run_id, after_record, limit)
             .await
     }
+}
+
+/// A batch judged and written: its plan, how many rows went in and how
+/// many were stored already with the same values, and its events.
+struct Judged {
+    plan: BatchPlan,
+    inserted: u64,
+    unchanged: u64,
+    events: Vec<PendingEvent>,
 }
 
 /// Writes `events` (giving them their ids) and commits.

@@ -1,29 +1,38 @@
 //! A batch's plan once its rows are judged: every reject in record order,
 //! and the `--max-rejects` cut, shared by both stores.
 
+use super::judge::Verdict;
 use crate::batch::ValidBatch;
 use crate::domain::Rejection;
 
 /// The rejections among `verdicts`, paired with their rows' record numbers.
-pub fn database_rejects(records: impl Iterator<Item = u64>, verdicts: &[Option<Rejection>]) -> Vec<(u64, Rejection)> {
+pub fn database_rejects(records: impl Iterator<Item = u64>, verdicts: &[Verdict]) -> Vec<(u64, Rejection)> {
     records
         .zip(verdicts)
-        .filter_map(|(record, verdict)| verdict.clone().map(|r| (record, r)))
+        .filter_map(|(record, verdict)| verdict.rejection().map(|r| (record, r.clone())))
         .collect()
 }
 
 /// The rows that passed the database checks and lie before the budget cut.
 pub fn accepted<'r, T>(
     rows: &'r [T],
-    verdicts: &[Option<Rejection>],
+    verdicts: &[Verdict],
     plan: &BatchPlan,
     record: impl Fn(&T) -> u64,
 ) -> Vec<&'r T> {
     rows.iter()
         .zip(verdicts)
-        .filter(|(row, verdict)| verdict.is_none() && record(row) < plan.accept_below)
+        .filter(|(row, verdict)| verdict.is_accepted() && record(row) < plan.accept_below)
         .map(|(row, _)| row)
         .collect()
+}
+
+/// How many rows are unchanged (stored already with the same values) before the budget cut.
+pub fn unchanged<T>(rows: &[T], verdicts: &[Verdict], plan: &BatchPlan, record: impl Fn(&T) -> u64) -> u64 {
+    rows.iter()
+        .zip(verdicts)
+        .filter(|(row, verdict)| **verdict == Verdict::Unchanged && record(row) < plan.accept_below)
+        .count() as u64
 }
 
 /// The verdicts of a batch after the database checks, cut at `--max-rejects`.
@@ -140,6 +149,7 @@ mod tests {
             raw_text: String::new(),
             rows: Rows::Cards(Vec::new()),
             rejects,
+            separators_stripped: 0,
         }
     }
 

@@ -8,7 +8,7 @@
 //! batch over `json_each(?)`. A dry run is one transaction, begun when the
 //! backend opens and rolled back when it closes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -23,9 +23,10 @@ use crate::batch::{CardRow, ExternalIdRow, RejectRow};
 use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::session::backend::{
-    CardExternalId, CardInsert, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent, RunContext,
+    CardExternalId, CardInsert, CardKeys, CustomerKeys, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent,
+    RunContext,
 };
-use crate::store::session::{ImportStart, RunState, RunStatus};
+use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
 use crate::store::{StoreError, decode, now};
 
 pub(super) struct SqliteImport {
@@ -98,7 +99,7 @@ async fn find_run(
     start: &ImportStart,
 ) -> Result<Option<RunState>, StoreError> {
     let row = sqlx::query(
-        "SELECT id, status, records_committed, inserted, rejected FROM runs \
+        "SELECT id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report FROM runs \
          WHERE org_id = ? AND kind = ? AND input_hash = ?",
     )
     .bind(org_id)
@@ -117,8 +118,8 @@ async fn create_run(
     start: &ImportStart,
 ) -> Result<RunState, StoreError> {
     let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, status, started_at) \
-         VALUES (?, ?, ?, ?, ?, ?, 'running', ?) RETURNING id",
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) RETURNING id",
     )
     .bind(org_id)
     .bind(start.kind.as_str())
@@ -126,6 +127,7 @@ async fn create_run(
     .bind((!start.dry_run).then_some(&start.input_hash))
     .bind(start.input_format.as_str())
     .bind(&start.input_header)
+    .bind(&start.reading_plan)
     .bind(now())
     .fetch_one(&mut *connection)
     .await?;
@@ -134,7 +136,10 @@ async fn create_run(
         status: RunStatus::Running,
         records_committed: 0,
         inserted: 0,
+        unchanged: 0,
         rejected: 0,
+        reading_plan: Some(start.reading_plan.clone()),
+        reject_report: None,
     })
 }
 
@@ -145,29 +150,6 @@ const INSERT_CARD: &str = "INSERT INTO cards (org_id, run_id, created_at, series
 
 const INSERT_REJECT: &str = "INSERT INTO rejects (org_id, run_id, record, line, reason, field, message, raw) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// Which of `keys` the column `column` holds: key to holder.
-async fn holders(
-    connection: &mut SqliteConnection,
-    sql: &'static str,
-    org_id: i64,
-    keys: String,
-) -> Result<HashMap<String, Holder>, StoreError> {
-    let rows = sqlx::query(sql)
-        .bind(org_id)
-        .bind(keys)
-        .fetch_all(&mut *connection)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let holder = Holder {
-                run_id: row.try_get::<Option<i64>, _>(1)?,
-                record: row.try_get::<Option<i64>, _>(2)?.map(|record| record as u64),
-            };
-            Ok((row.try_get::<String, _>(0)?, holder))
-        })
-        .collect()
-}
 
 #[async_trait]
 impl ImportBackend for SqliteImport {
@@ -233,28 +215,34 @@ impl ImportBackend for SqliteImport {
         org_id: i64,
         numbers: &[&str],
         external_ids: &[&str],
-    ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
-        let numbers = holders(
-            &mut self.connection,
-            "SELECT card_number, run_id, import_record FROM cards \
-             WHERE org_id = ? AND card_number IN (SELECT value FROM json_each(?))",
-            org_id,
-            json_strings(numbers.iter().copied()),
-        )
-        .await?;
-        let external_ids = if external_ids.is_empty() {
-            HashMap::new()
-        } else {
-            holders(
-                &mut self.connection,
-                "SELECT external_id, run_id, import_record FROM cards \
-                 WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
-                org_id,
-                json_strings(external_ids.iter().copied()),
-            )
-            .await?
-        };
-        Ok([numbers, external_ids])
+    ) -> Result<CardKeys, StoreError> {
+        const BY_NUMBER: &str = "SELECT card_number, external_id, run_id, import_record, series_id, status_label, \
+             customer_id, status_reason, extended_fields, custom_fields, mapped_entity FROM cards \
+             WHERE org_id = ? AND card_number IN (SELECT value FROM json_each(?))";
+        const BY_EXTERNAL_ID: &str = "SELECT card_number, external_id, run_id, import_record FROM cards \
+             WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))";
+        let wanted_numbers: HashSet<&str> = numbers.iter().copied().collect();
+        let wanted_external_ids: HashSet<&str> = external_ids.iter().copied().collect();
+        let none = HashSet::new();
+        let mut keys = CardKeys::default();
+        // Two queries, each on its own index (an OR of both would scan).
+        for (sql, wanted, numbers_wanted, external_ids_wanted) in [
+            (BY_NUMBER, numbers, &wanted_numbers, &none),
+            (BY_EXTERNAL_ID, external_ids, &none, &wanted_external_ids),
+        ] {
+            if wanted.is_empty() {
+                continue;
+            }
+            let rows = sqlx::query(sql)
+                .bind(org_id)
+                .bind(json_strings(wanted.iter().copied()))
+                .fetch_all(&mut *self.connection)
+                .await?;
+            for row in &rows {
+                decode::add_card_key(&mut keys, row, numbers_wanted, external_ids_wanted)?;
+            }
+        }
+        Ok(keys)
     }
 
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {
@@ -397,28 +385,36 @@ impl ImportBackend for SqliteImport {
         org_id: i64,
         customer_ids: &[i64],
         external_ids: &[&str],
-    ) -> Result<[HashMap<String, Holder>; 2], StoreError> {
+    ) -> Result<CustomerKeys, StoreError> {
         let ids = format!(
             "[{}]",
             customer_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
         );
-        let customers = holders(
-            &mut self.connection,
-            "SELECT CAST(customer_id AS TEXT), run_id, import_record FROM customers \
-             WHERE org_id = ? AND customer_id IN (SELECT value FROM json_each(?))",
-            org_id,
-            ids,
-        )
-        .await?;
-        let external_ids = holders(
-            &mut self.connection,
-            "SELECT external_id, run_id, import_record FROM customers \
-             WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
-            org_id,
-            json_strings(external_ids.iter().copied()),
-        )
-        .await?;
-        Ok([customers, external_ids])
+        let mut keys = CustomerKeys::default();
+        for (sql, wanted, by_customer_id) in [
+            (
+                "SELECT CAST(customer_id AS TEXT) AS customer_id, external_id, run_id, import_record FROM customers \
+                 WHERE org_id = ? AND customer_id IN (SELECT value FROM json_each(?))",
+                ids,
+                true,
+            ),
+            (
+                "SELECT external_id, run_id, import_record FROM customers \
+                 WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))",
+                json_strings(external_ids.iter().copied()),
+                false,
+            ),
+        ] {
+            let rows = sqlx::query(sql)
+                .bind(org_id)
+                .bind(wanted)
+                .fetch_all(&mut *self.connection)
+                .await?;
+            for row in &rows {
+                decode::add_customer_key(&mut keys, row, by_customer_id)?;
+            }
+        }
+        Ok(keys)
     }
 
     async fn reserve_external_ids(
@@ -593,14 +589,15 @@ impl ImportBackend for SqliteImport {
         Ok(())
     }
 
-    async fn checkpoint(
-        &mut self,
-        run: &RunContext,
-        through: u64,
-        inserted: u64,
-        rejected: u64,
-    ) -> Result<(), StoreError> {
-        crate::store::shared_queries::checkpoint(run, through, inserted, rejected)
+    async fn checkpoint(&mut self, run: &RunContext, through: u64, outcome: &BatchOutcome) -> Result<(), StoreError> {
+        crate::store::shared_queries::checkpoint(run, through, outcome)
+            .execute(&mut *self.connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_reject_report(&mut self, org_id: i64, run_id: i64, path: &str) -> Result<(), StoreError> {
+        crate::store::shared_queries::record_reject_report(org_id, run_id, path)
             .execute(&mut *self.connection)
             .await?;
         Ok(())
