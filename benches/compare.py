@@ -4,6 +4,8 @@
     python3 benches/compare.py generate [--rounds N]
     python3 benches/compare.py import-sqlite [--rounds N] [--rows N]
     python3 benches/compare.py import-postgres [--rounds N] [--rows N] [--fsync on|off]
+    python3 benches/compare.py import-dialect [--rounds N] [--rows N]
+    python3 benches/compare.py import-redelivered [--rounds N] [--rows N]
     python3 benches/compare.py memory [--rows N]
     python3 benches/compare.py sqlite-floor [--rounds N] [--rows N]
     python3 benches/compare.py postgres-floor [--rounds N] [--rows N] [--fsync on|off]
@@ -27,6 +29,16 @@ file into that plain table and pgloader (`apt-get install pgloader`) loading
 it into the same kind of table, on a throwaway cluster (scripts/pg-cluster.sh,
 256 MiB shared_buffers) that is durable (fsync on, the default) or not
 (`--fsync off`). Peak RSS is the client's.
+
+import-dialect: the dirty file as a European Excel export writes it
+(Windows-1252, `;`, CR LF, its own accented headers, mapped with --column and
+the delimiter detected) against the same records as UTF-8 with cardbatch's
+headers, both into SQLite, alternating: what decoding and mapping cost.
+
+import-redelivered: a cumulative nightly file: yesterday's half of the dirty
+file (imported untimed the night before) followed by today's half, against
+importing today's half alone onto the same database, both into SQLite,
+alternating: what the unchanged records cost.
 
 memory: the peak RSS of one `cardbatch import cards` of a large dirty file.
 
@@ -168,17 +180,19 @@ def make_files(work, rows):
     return clean, dirty, preload
 
 
-def timed_import(work, name, path, preload, url=None, options=()):
-    """A fresh database (SQLite unless `url` is given) with the org, the series and the preloaded cards
-    (untimed); then the timed import of `path` with `options`. Returns (seconds, MiB)."""
+def timed_import(work, name, path, preload, url=None, options=(), earlier=()):
+    """A fresh database (SQLite unless `url` is given) with the org, the series, the preloaded cards
+    and the files `earlier` imported (untimed); then the timed import of `path` with `options`.
+    Returns (seconds, MiB)."""
     run_dir = os.path.join(work, name)
     os.makedirs(run_dir)
     env = cardbatch_env(url or f"sqlite://{run_dir}/cards.db")
     for args in IMPORT_SETUP:
         subprocess.run([BINARY, *args], cwd=run_dir, env=env, check=True, stdout=subprocess.DEVNULL)
     # An import exits 4 when it completed with rejects (the dirty file).
-    timed([BINARY, "--quiet", "import", "cards", preload, "--reject-report",
-           os.path.join(run_dir, "preload.rejects.csv")], run_dir, env, ok=(0, 4))
+    for i, before in enumerate([preload, *earlier]):
+        timed([BINARY, "--quiet", "import", "cards", before, "--reject-report",
+               os.path.join(run_dir, f"earlier{i}.rejects.csv")], run_dir, env, ok=(0, 4))
     result = timed([BINARY, "--quiet", "import", "cards", path, "--reject-report",
                     os.path.join(run_dir, "rejects.csv"), *options], run_dir, env, ok=(0, 4))
     shutil.rmtree(run_dir)
@@ -471,6 +485,73 @@ def sqlite_floor(rounds, rows):
         shutil.rmtree(work, ignore_errors=True)
 
 
+EUROPEAN_HEADER = "Numéro;Série;Statut;Référence;Client"
+EUROPEAN_OPTIONS = ("--encoding", "windows-1252", "--column", "card_number=Numéro", "--column", "series_code=Série",
+                    "--column", "status_label=Statut", "--column", "external_id=Référence",
+                    "--column", "customer_id=Client")
+
+
+def write_european(source, target):
+    """`source` (cardbatch's CSV, no quoted commas) as a European Excel export: Windows-1252, `;`, CR LF."""
+    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="cp1252", newline="\r\n") as out:
+        next(lines)
+        out.write(EUROPEAN_HEADER + "\n")
+        for line in lines:
+            out.write(line.replace(",", ";"))
+
+
+def alternate_imports(work, preload, rounds, cases):
+    """Each case (label, short name, input, timed_import's keyword arguments) imported once per round,
+    alternating. Returns {label: (seconds, MiB)} for `report`."""
+    results = {label: ([], []) for label, *_ in cases}
+    for n in range(rounds):
+        for label, short, path, options in cases:
+            seconds, peak = timed_import(work, f"{short}{n}", path, preload, **options)
+            results[label][0].append(seconds)
+            results[label][1].append(peak)
+    return results
+
+
+def compare_import_dialect(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-dialect-")
+    try:
+        _, dirty, preload = make_files(work, rows)
+        european = os.path.join(work, "european.csv")
+        write_european(dirty, european)
+        results = alternate_imports(work, preload, rounds, [
+            ("cardbatch UTF-8 own headers", "utf8", dirty, {}),
+            ("cardbatch Windows-1252 ; mapped", "eu", european, {"options": EUROPEAN_OPTIONS})])
+        report(f"import cards, {rows} rows (1% bad), SQLite: a European Excel export vs cardbatch's own format",
+               results, {})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def compare_import_redelivered(rounds, rows):
+    work = tempfile.mkdtemp(prefix="cardbatch-redelivered-")
+    try:
+        _, dirty, preload = make_files(work, rows)
+        # Streamed, not read whole: a forked child's peak RSS counts what this process holds.
+        paths = {name: os.path.join(work, f"{name}.csv") for name in ("yesterday", "today", "cumulative")}
+        with open(dirty, encoding="utf-8") as lines, open(paths["yesterday"], "w", encoding="utf-8") as yesterday, \
+                open(paths["today"], "w", encoding="utf-8") as today, \
+                open(paths["cumulative"], "w", encoding="utf-8") as cumulative:
+            header = next(lines)
+            for out in (yesterday, today, cumulative):
+                out.write(header)
+            for n, line in enumerate(lines):
+                (yesterday if n < rows // 2 else today).write(line)
+                cumulative.write(line)
+        earlier = {"earlier": [paths["yesterday"]]}
+        results = alternate_imports(work, preload, rounds, [
+            ("cardbatch cumulative file", "all", paths["cumulative"], earlier),
+            ("cardbatch today's half alone", "new", paths["today"], earlier)])
+        report(f"import cards, {rows} rows (1% bad), SQLite, half of them re-delivered unchanged, vs the new half "
+               f"alone (yesterday's half imported before, untimed)", results, {})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def measure_memory(rows):
     work = tempfile.mkdtemp(prefix="cardbatch-memory-")
     try:
@@ -486,8 +567,8 @@ def measure_memory(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "memory",
-                                               "sqlite-floor", "postgres-floor"])
+    parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "import-dialect",
+                                               "import-redelivered", "memory", "sqlite-floor", "postgres-floor"])
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--fsync", choices=["on", "off"], default="on")
@@ -500,6 +581,10 @@ def main():
         compare_import_sqlite(args.rounds or 5, args.rows or 1_000_000)
     elif args.comparison == "import-postgres":
         compare_import_postgres(args.rounds or 3, args.rows or 1_000_000, fsync)
+    elif args.comparison == "import-dialect":
+        compare_import_dialect(args.rounds or 5, args.rows or 1_000_000)
+    elif args.comparison == "import-redelivered":
+        compare_import_redelivered(args.rounds or 5, args.rows or 1_000_000)
     elif args.comparison == "sqlite-floor":
         sqlite_floor(args.rounds or 3, args.rows or 1_000_000)
     elif args.comparison == "postgres-floor":

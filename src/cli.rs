@@ -89,7 +89,9 @@ pub enum ImportCommand {
     #[command(after_help = "Examples:\n  cardbatch import cards drop.csv\n  \
                             cardbatch import cards drop.jsonl.gz --json --max-rejects 2%\n  \
                             cat drop.csv | cardbatch import cards - --format csv\n  \
-                            cardbatch import cards drop.csv --dry-run\n\n\
+                            cardbatch import cards drop.csv --dry-run\n  \
+                            cardbatch import cards export.csv --encoding windows-1252 --column card_number=CardNo \
+                            --set series_code=GOLD2026\n\n\
                             Exit 0: every record inserted (or already there); 4: completed with rejects; \
                             3: stopped at --max-rejects.")]
     Cards(ImportArgs),

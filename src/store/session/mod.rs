@@ -67,6 +67,12 @@ const MAX_ATTEMPTS: u32 = 10;
 /// every key up goes back to inserting first.
 const CLEAN_BATCHES_TO_RELAX: u32 = 8;
 
+/// A store that leaves taken keys out of its insert (SQLite) looks every
+/// key up first from the batch after one where more than one row in this
+/// many was left out: a re-delivered stretch of a cumulative file then
+/// costs one lookup per record instead of a refused insert and a lookup.
+const SKIPPED_ONE_IN: usize = 10;
+
 /// How an import is started.
 #[derive(Debug, Clone)]
 pub struct ImportStart {
@@ -732,6 +738,12 @@ impl Writer<'_> {
                     }
                     stored.extend(found.stored);
                     plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
+                    if skipped.len() * SKIPPED_ONE_IN > sent.len() {
+                        let mut check = self.shared.key_check();
+                        if matches!(*check, KeyCheck::InsertFirst) {
+                            *check = KeyCheck::LookUpAll { clean_batches: 0 };
+                        }
+                    }
                     ids
                 }
             };
@@ -863,7 +875,14 @@ impl Writer<'_> {
             KeyCheck::LookUpAll { clean_batches } => {
                 let clean = holders.iter().all(HashMap::is_empty) && !keys.is_empty();
                 *clean_batches = if clean { *clean_batches + 1 } else { 0 };
-                if *clean_batches >= CLEAN_BATCHES_TO_RELAX && self.backend.inserts_all_or_nothing() {
+                // A store that leaves taken keys out (SQLite) says cheaply when
+                // to look up again: one clean batch is enough to go back.
+                let relax_after = if self.backend.inserts_all_or_nothing() {
+                    CLEAN_BATCHES_TO_RELAX
+                } else {
+                    1
+                };
+                if *clean_batches >= relax_after {
                     *check = KeyCheck::InsertFirst;
                 }
             }

@@ -24,7 +24,7 @@ use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
 use crate::store::session::backend::{
     CardExternalId, CardInsert, CardKeys, CustomerKeys, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent,
-    RunContext,
+    RunContext, StoredCard,
 };
 use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
 use crate::store::{StoreError, decode, now};
@@ -143,6 +143,48 @@ async fn create_run(
     })
 }
 
+/// The cards holding the card numbers of the JSON array `?2`, and those
+/// holding its external IDs, with the columns [`decode_card_key`] reads: one
+/// statement each, so SQLite walks the index once per batch (the same
+/// lookups one by one cost twice as much, and through sqlx's rows, sent one
+/// by one from its worker thread, five times as much).
+const CARDS_BY_NUMBER: &str = "SELECT card_number, external_id, run_id, import_record, series_id, status_label, \
+     customer_id, status_reason, extended_fields, custom_fields, mapped_entity FROM cards \
+     WHERE org_id = ?1 AND card_number IN (SELECT value FROM json_each(?2))";
+const CARDS_BY_EXTERNAL_ID: &str = "SELECT card_number, external_id, run_id, import_record FROM cards \
+     WHERE org_id = ?1 AND external_id IN (SELECT value FROM json_each(?2))";
+
+/// Adds a card found by [`CARDS_BY_NUMBER`] or [`CARDS_BY_EXTERNAL_ID`] to
+/// `keys`: under its number (with its stored values) if that was asked
+/// for, under its external ID if that was.
+fn decode_card_key(keys: &mut CardKeys, row: &Prepared<'_>, numbers: &HashSet<&str>, external_ids: &HashSet<&str>) {
+    let holder = Holder {
+        run_id: row.column_integer(2),
+        record: row.column_integer(3).map(|record| record as u64),
+    };
+    let number = row.column_text(0).unwrap_or_default();
+    let external_id = row.column_text(1);
+    if let Some(external_id) = &external_id
+        && external_ids.contains(external_id.as_str())
+    {
+        keys.holders[1].insert(external_id.clone(), holder);
+    }
+    if row.column_count() > 4 && numbers.contains(number.as_str()) {
+        let stored = StoredCard {
+            series_id: row.column_integer(4).unwrap_or_default(),
+            external_id,
+            status_label: row.column_text(5).unwrap_or_default(),
+            customer_id: row.column_integer(6),
+            status_reason: row.column_text(7),
+            extended_fields: row.column_text(8),
+            custom_fields: row.column_text(9),
+            mapped_entity: row.column_text(10),
+        };
+        keys.holders[0].insert(number.clone(), holder);
+        keys.stored.insert(number, stored);
+    }
+}
+
 /// One card, skipped if its card number or external ID is taken.
 const INSERT_CARD: &str = "INSERT INTO cards (org_id, run_id, created_at, series_id, card_number, external_id, \
      status_label, customer_id, import_record, external_id_run_id, status_reason, extended_fields, custom_fields, \
@@ -216,33 +258,46 @@ impl ImportBackend for SqliteImport {
         numbers: &[&str],
         external_ids: &[&str],
     ) -> Result<CardKeys, StoreError> {
-        const BY_NUMBER: &str = "SELECT card_number, external_id, run_id, import_record, series_id, status_label, \
-             customer_id, status_reason, extended_fields, custom_fields, mapped_entity FROM cards \
-             WHERE org_id = ? AND card_number IN (SELECT value FROM json_each(?))";
-        const BY_EXTERNAL_ID: &str = "SELECT card_number, external_id, run_id, import_record FROM cards \
-             WHERE org_id = ? AND external_id IN (SELECT value FROM json_each(?))";
+        if numbers.is_empty() && external_ids.is_empty() {
+            return Ok(CardKeys::default());
+        }
+        let mut handle = self.connection.lock_handle().await?;
+        let raw = handle.as_raw_handle();
+        // One statement per index per batch, stepped on the raw handle: the
+        // keys go in as one JSON array that SQLite probes the index with, and
+        // sqlx's rows (sent one by one from its worker thread) would cost
+        // several times the lookups themselves for a re-delivered batch.
         let wanted_numbers: HashSet<&str> = numbers.iter().copied().collect();
         let wanted_external_ids: HashSet<&str> = external_ids.iter().copied().collect();
-        let none = HashSet::new();
-        let mut keys = CardKeys::default();
-        // Two queries, each on its own index (an OR of both would scan).
-        for (sql, wanted, numbers_wanted, external_ids_wanted) in [
-            (BY_NUMBER, numbers, &wanted_numbers, &none),
-            (BY_EXTERNAL_ID, external_ids, &none, &wanted_external_ids),
-        ] {
-            if wanted.is_empty() {
-                continue;
+        blocking(|| {
+            let mut keys = CardKeys::default();
+            for sql in [CARDS_BY_NUMBER, CARDS_BY_EXTERNAL_ID] {
+                // The cards found by number already name the holders of their
+                // external IDs: a re-delivered batch probes the second index
+                // only for the external IDs still unknown.
+                let list = if sql == CARDS_BY_NUMBER {
+                    json_strings(numbers.iter().copied())
+                } else {
+                    let unknown: Vec<&str> = external_ids
+                        .iter()
+                        .copied()
+                        .filter(|id| !keys.holders[1].contains_key(*id))
+                        .collect();
+                    if unknown.is_empty() {
+                        break;
+                    }
+                    json_strings(unknown)
+                };
+                // SAFETY: `handle` keeps sqlx's worker off the connection until it is dropped, after this call.
+                let mut found = unsafe { Prepared::new(raw, sql)? };
+                found.bind_integer(1, org_id)?;
+                found.bind_text(2, &list)?;
+                while found.next_row()? {
+                    decode_card_key(&mut keys, &found, &wanted_numbers, &wanted_external_ids);
+                }
             }
-            let rows = sqlx::query(sql)
-                .bind(org_id)
-                .bind(json_strings(wanted.iter().copied()))
-                .fetch_all(&mut *self.connection)
-                .await?;
-            for row in &rows {
-                decode::add_card_key(&mut keys, row, numbers_wanted, external_ids_wanted)?;
-            }
-        }
-        Ok(keys)
+            Ok(keys)
+        })
     }
 
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {

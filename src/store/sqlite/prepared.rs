@@ -1,4 +1,4 @@
-//! Bulk inserts through one prepared statement stepped once per row, on the
+//! Bulk inserts (and key lookups) through one prepared statement stepped once per row, on the
 //! connection's own SQLite handle: what `sqlite3 .import` does, without
 //! building a JSON document per batch for `json_each` to take apart again
 //! (16% of an import's time in a profile) and with the outcome of every row
@@ -118,6 +118,56 @@ impl<'data> Prepared<'data> {
             )
         };
         Ok((changes > 0).then_some(rowid))
+    }
+
+    /// Steps a query: `true` while it yields a row (read with the column
+    /// getters), `false` at its end, when it is reset for the next bindings.
+    pub(super) fn next_row(&mut self) -> Result<bool, StoreError> {
+        // SAFETY: the statement is live and the handle ours.
+        let code = unsafe { ffi::sqlite3_step(self.statement.as_ptr()) };
+        match code {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => {
+                // SAFETY: as above; reset keeps the bindings.
+                unsafe { ffi::sqlite3_reset(self.statement.as_ptr()) };
+                Ok(false)
+            }
+            _ => {
+                // SAFETY: as above.
+                let reset = unsafe { ffi::sqlite3_reset(self.statement.as_ptr()) };
+                Err(error(self.handle, if reset != ffi::SQLITE_OK { reset } else { code }))
+            }
+        }
+    }
+
+    /// How many columns the statement's rows have.
+    pub(super) fn column_count(&self) -> c_int {
+        // SAFETY: the statement is live.
+        unsafe { ffi::sqlite3_column_count(self.statement.as_ptr()) }
+    }
+
+    /// Column `index` of the current row as an integer; `None` for NULL.
+    pub(super) fn column_integer(&self, index: c_int) -> Option<i64> {
+        // SAFETY: the statement is live and on a row (after `next_row` returned true).
+        unsafe {
+            (ffi::sqlite3_column_type(self.statement.as_ptr(), index) != ffi::SQLITE_NULL)
+                .then(|| ffi::sqlite3_column_int64(self.statement.as_ptr(), index))
+        }
+    }
+
+    /// Column `index` of the current row as text (copied out); `None` for NULL.
+    pub(super) fn column_text(&self, index: c_int) -> Option<String> {
+        // SAFETY: the statement is live and on a row; the text pointer is
+        // valid for `bytes` bytes until the next step, and copied out at once.
+        unsafe {
+            let text = ffi::sqlite3_column_text(self.statement.as_ptr(), index);
+            if text.is_null() {
+                return None;
+            }
+            let bytes = ffi::sqlite3_column_bytes(self.statement.as_ptr(), index) as usize;
+            let slice = std::slice::from_raw_parts(text, bytes);
+            Some(String::from_utf8_lossy(slice).into_owned())
+        }
     }
 
     fn check(&self, code: c_int) -> Result<(), StoreError> {
