@@ -6,6 +6,7 @@
     python3 benches/compare.py import-postgres [--rounds N] [--rows N] [--fsync on|off]
     python3 benches/compare.py import-dialect [--rounds N] [--rows N]
     python3 benches/compare.py import-redelivered [--rounds N] [--rows N]
+    python3 benches/compare.py import-citus [--rounds N] [--rows N] [--fsync on|off]
     python3 benches/compare.py memory [--rows N]
     python3 benches/compare.py sqlite-floor [--rounds N] [--rows N]
     python3 benches/compare.py postgres-floor [--rounds N] [--rows N] [--fsync on|off]
@@ -39,6 +40,12 @@ import-redelivered: a cumulative nightly file: yesterday's half of the dirty
 file (imported untimed the night before) followed by today's half, against
 importing today's half alone onto the same database, both into SQLite,
 alternating: what the unchanged records cost.
+
+import-citus: the dirty file imported into one org on a three-node Citus
+cluster on loopback (scripts/citus-cluster.sh, a database made by `cardbatch
+db distribute`) against the same on plain PostgreSQL (scripts/pg-cluster.sh),
+same settings, alternating; then two orgs' files imported at once on the
+cluster against the same two one after the other. Needs the citus extension.
 
 memory: the peak RSS of one `cardbatch import cards` of a large dirty file.
 
@@ -270,6 +277,94 @@ def throwaway_cluster(fsync=True):
     finally:
         subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", cluster])
         shutil.rmtree(cluster, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_citus_cluster(fsync=True):
+    """Starts a Citus coordinator and two workers (the settings of `throwaway_cluster`) and yields a
+    function that makes a fresh database on every node, distributed by `cardbatch db distribute`."""
+    script = os.path.join(ROOT, "scripts", "citus-cluster.sh")
+    if subprocess.run([script, "available"]).returncode != 0:
+        sys.exit("the citus extension is not installed (see the README, \"Citus\")")
+    cluster = tempfile.mkdtemp(prefix="cardbatch-citus-")
+    settings = ["-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB"]
+    if not fsync:
+        settings += ["-c", "fsync=off"]
+    try:
+        nodes = subprocess.run([script, "start", cluster, *settings], check=True, stdout=subprocess.PIPE,
+                               text=True).stdout.split()
+
+        def fresh_database(name):
+            urls = [f"{node.rsplit('/', 1)[0]}/{name}" for node in nodes]
+            for node, url in zip(nodes, urls):
+                subprocess.run(["psql", "-q", node, "-c", f"CREATE DATABASE {name}"], check=True,
+                               stderr=subprocess.DEVNULL)
+                subprocess.run(["psql", "-q", url, "-c", "CREATE EXTENSION citus"], check=True)
+            port = lambda url: url.rsplit(":", 1)[1].split("/")[0]
+            calls = [f"SELECT citus_set_coordinator_host('127.0.0.1', {port(urls[0])})"]
+            calls += [f"SELECT citus_add_node('127.0.0.1', {port(url)})" for url in urls[1:]]
+            for call in calls:
+                subprocess.run(["psql", "-q", urls[0], "-c", call], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([BINARY, "--quiet", "db", "distribute"], env=cardbatch_env(urls[0]), check=True)
+            return urls[0]
+
+        yield fresh_database
+    finally:
+        subprocess.run([script, "stop", cluster])
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
+def compare_import_citus(rounds, rows, fsync):
+    work = tempfile.mkdtemp(prefix="cardbatch-citus-")
+    try:
+        _, dirty, preload = make_files(work, rows)
+        # The second org imports the same file: the same numbers in another org are other cards.
+        with throwaway_cluster(fsync) as plain, throwaway_citus_cluster(fsync) as citus:
+            one = {"cardbatch plain PostgreSQL": ([], []), "cardbatch Citus (3 nodes)": ([], [])}
+            two = {"two orgs one after the other": ([], []), "two orgs at once": ([], [])}
+            for n in range(rounds):
+                for label, short, fresh in [("cardbatch plain PostgreSQL", "plain", plain),
+                                            ("cardbatch Citus (3 nodes)", "citus", citus)]:
+                    seconds, peak = timed_import(work, f"{short}{n}", dirty, preload, url=fresh(f"one_{short}{n}"))
+                    one[label][0].append(seconds)
+                    one[label][1].append(peak)
+                for label, at_once in [("two orgs one after the other", False), ("two orgs at once", True)]:
+                    url = citus(f"two_{'once' if at_once else 'after'}{n}")
+                    seconds = import_two_orgs(work, f"two{n}{at_once}", url, dirty, preload, at_once)
+                    two[label][0].append(seconds)
+                    two[label][1].append(0.0)
+            report(f"import cards, {rows} rows (1% bad) into one org, Citus (coordinator + 2 workers on loopback) vs "
+                   f"plain PostgreSQL (fsync {'on' if fsync else 'off'})", one, {})
+            report(f"import cards, two orgs of {rows} rows each, on the Citus cluster", two, {})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def import_two_orgs(work, name, url, path, preload, at_once):
+    """Orgs 1 and 2 set up with the series and the preloaded cards (untimed); then `path` imported into
+    both, at once or one after the other. Returns the wall-clock seconds of the two imports."""
+    run_dir = os.path.join(work, name)
+    os.makedirs(run_dir)
+    env = cardbatch_env(url)
+    for org in ("1", "2"):
+        for args in IMPORT_SETUP:
+            subprocess.run([BINARY, "--org", org, *args], cwd=run_dir, env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+        subprocess.run([BINARY, "--quiet", "--org", org, "import", "cards", preload, "--reject-report",
+                        os.path.join(run_dir, f"preload{org}.csv")], cwd=run_dir, env=env, check=True)
+    commands = [[BINARY, "--quiet", "--org", org, "import", "cards", path, "--reject-report",
+                 os.path.join(run_dir, f"rejects{org}.csv")] for org in ("1", "2")]
+    start = time.perf_counter()
+    if at_once:
+        processes = [subprocess.Popen(c, cwd=run_dir, env=env, stdout=subprocess.DEVNULL) for c in commands]
+        codes = [p.wait() for p in processes]
+    else:
+        codes = [subprocess.run(c, cwd=run_dir, env=env, stdout=subprocess.DEVNULL).returncode for c in commands]
+    elapsed = time.perf_counter() - start
+    if any(code not in (0, 4) for code in codes):
+        sys.exit(f"an import of two orgs exited {codes}")
+    shutil.rmtree(run_dir)
+    return elapsed
 
 
 def load_with_psql_copy(url, clean, preload, work):
@@ -568,7 +663,7 @@ def measure_memory(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("comparison", choices=["generate", "import-sqlite", "import-postgres", "import-dialect",
-                                               "import-redelivered", "memory", "sqlite-floor", "postgres-floor"])
+                                               "import-citus", "import-redelivered", "memory", "sqlite-floor", "postgres-floor"])
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--fsync", choices=["on", "off"], default="on")
@@ -583,6 +678,8 @@ def main():
         compare_import_postgres(args.rounds or 3, args.rows or 1_000_000, fsync)
     elif args.comparison == "import-dialect":
         compare_import_dialect(args.rounds or 5, args.rows or 1_000_000)
+    elif args.comparison == "import-citus":
+        compare_import_citus(args.rounds or 3, args.rows or 1_000_000, fsync)
     elif args.comparison == "import-redelivered":
         compare_import_redelivered(args.rounds or 5, args.rows or 1_000_000)
     elif args.comparison == "sqlite-floor":

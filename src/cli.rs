@@ -68,6 +68,9 @@ pub enum Command {
     /// Drain the events outbox.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// The database itself: distribute it on a Citus cluster, or show how it is placed.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  cardbatch completions bash > /etc/bash_completion.d/cardbatch\n  \
@@ -298,6 +301,27 @@ pub enum EventsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// On a Citus coordinator: apply the migrations and distribute every table by org_id, colocated.
+    #[command(
+        after_help = "Run once on an empty or migrated database of a Citus coordinator; run again, \
+                            it changes nothing.\n\nExamples:\n  \
+                            DATABASE_URL=postgres://cardbatch@coordinator/cards cardbatch db distribute"
+    )]
+    Distribute,
+    /// On a Citus coordinator: say for each table whether it is distributed, reference or local.
+    #[command(
+        after_help = "Exit 0 when every table is placed as `db distribute` places it, 1 when one is \
+                            not.\n\nExamples:\n  cardbatch db status\n  cardbatch db status --json"
+    )]
+    Status {
+        /// Print the tables as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Print every configuration key with its value (defaults filled in).
     #[command(after_help = "Examples:\n  cardbatch org show")]
@@ -461,6 +485,7 @@ impl Command {
             | Command::Import(ImportCommand::ExternalIds { args, .. }) => args.json,
             Command::Runs(RunsCommand::List { json } | RunsCommand::Show { json, .. }) => *json,
             Command::Rejects(RejectsCommand::Summary { json, .. }) => *json,
+            Command::Db(DbCommand::Status { json }) => *json,
             _ => false,
         }
     }

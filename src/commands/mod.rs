@@ -2,6 +2,7 @@
 //! domain rules and the store, and prints its result.
 
 mod cards;
+mod db;
 mod export;
 mod external_id;
 mod import;
@@ -77,6 +78,7 @@ async fn dispatch(settings: &Settings, command: Command) -> Result<Exit, Command
         Command::Rejects(command) => rejects::run(settings, command).await,
         Command::Report { run_id, output } => rejects::report(settings, run_id, output).await,
         Command::Events(command) => export::events(settings, command).await,
+        Command::Db(command) => db::run(settings, command).await,
         Command::Completions { .. } | Command::Man => Ok(Exit::Completed),
     }
 }

@@ -75,6 +75,9 @@ pub enum StoreError {
     /// `cards generate --output`); nothing was committed.
     #[error("{0}; nothing was stored")]
     Delivery(std::io::Error),
+    /// A Citus command on a database that is not a Citus coordinator.
+    #[error("the database {0} is not a Citus coordinator (no citus extension in it)")]
+    NotCitus(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -99,7 +102,7 @@ impl StoreError {
         match self {
             StoreError::Database(error) => database_error_needs_a_person(error),
             StoreError::Engine { code, .. } => sqlite_code_needs_a_person(*code),
-            StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Io(_) => true,
+            StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Io(_) | StoreError::NotCitus(_) => true,
             _ => false,
         }
     }
@@ -357,10 +360,56 @@ pub struct CardView {
 }
 
 /// Every operation cardbatch performs on its database.
+/// Where a table lives on a Citus cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Sharded by `org_id` over the workers, colocated with the others.
+    Distributed,
+    /// Copied whole to every node.
+    Reference,
+    /// On the coordinator alone.
+    Local,
+}
+
+impl Placement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Distributed => "distributed",
+            Placement::Reference => "reference",
+            Placement::Local => "local",
+        }
+    }
+}
+
+/// One table of cardbatch's on a Citus coordinator.
+#[derive(Debug, Clone)]
+pub struct TablePlacement {
+    pub table: String,
+    pub placement: Placement,
+    /// What `db distribute` makes it: distributed by `org_id`, or a
+    /// reference table when it has no `org_id`.
+    pub wanted: Placement,
+    /// Placed by this call.
+    pub changed: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The database URL with its password redacted.
     fn describe(&self) -> String;
+
+    /// Where each of cardbatch's tables lives on a Citus coordinator;
+    /// [`StoreError::NotCitus`] elsewhere.
+    async fn table_placements(&self) -> Result<Vec<TablePlacement>, StoreError> {
+        Err(StoreError::NotCitus(self.describe()))
+    }
+
+    /// Distributes every table of cardbatch's still local on a Citus
+    /// coordinator (see `store/postgres/citus.rs`); [`StoreError::NotCitus`]
+    /// elsewhere.
+    async fn distribute(&self) -> Result<Vec<TablePlacement>, StoreError> {
+        Err(StoreError::NotCitus(self.describe()))
+    }
 
     /// Closes every connection. On SQLite the write-ahead log is
     /// checkpointed into the database file first, so that the file alone

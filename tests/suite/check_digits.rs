@@ -130,4 +130,4 @@ fn mod7_covers_the_prefix_when_asked(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(whole_number_check_digits_with_prefix, mod7_covers_the_prefix_when_asked);
+crate::on_every_backend!(whole_number_check_digits_with_prefix, mod7_covers_the_prefix_when_asked);

@@ -1,12 +1,16 @@
 //! Shared by the integration tests: a scratch directory with its own database,
 //! and helpers that run the real `cardbatch` binary against it.
 //!
-//! Test bodies take a [`Backend`] and [`on_both_backends!`] runs each on both:
-//! SQLite always; PostgreSQL on the server `CARDBATCH_TEST_POSTGRES_URL` names
-//! (the README's test command starts a throwaway one), each workspace in a
-//! fresh database of its own. Without that variable the PostgreSQL variants
-//! say they are skipped, unless `CARDBATCH_REQUIRE_POSTGRES=1` (set by the
-//! test command) makes that a failure.
+//! Test bodies take a [`Backend`] and [`on_every_backend!`] runs each on
+//! every one: SQLite always; PostgreSQL on the server
+//! `CARDBATCH_TEST_POSTGRES_URL` names (the README's test command starts a
+//! throwaway one), each workspace in a fresh database of its own; Citus on
+//! the cluster `CARDBATCH_TEST_CITUS_URLS` names (the coordinator's URL,
+//! then each worker's, space-separated; `scripts/test.sh` starts one where
+//! the extension is installed), each workspace a fresh database on every
+//! node, made by `cardbatch db distribute`. Without those variables the
+//! variants say they are skipped, unless `CARDBATCH_REQUIRE_POSTGRES=1` or
+//! `CARDBATCH_REQUIRE_CITUS=1` makes that a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,19 +22,39 @@ use tempfile::TempDir;
 pub const SEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seeds");
 
 /// Runs the named test bodies (each `fn name(backend: Backend)`) as
-/// `sqlite::name` and `postgres::name`.
+/// `sqlite::name`, `postgres::name` and `citus::name`.
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $( #[test] fn $name() { super::$name($crate::common::Backend::Sqlite) } )*
         }
-        mod postgres {
+        $crate::on_postgres_backends!($($name),*);
+    };
+}
+
+/// Runs the named test bodies as `postgres::name` and `citus::name`: the
+/// PostgreSQL store's own behaviour (two connections, say), on one server
+/// and on Citus.
+#[macro_export]
+macro_rules! on_postgres_backends {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_server_backend!(postgres, Postgres, $($name),*);
+        $crate::on_server_backend!(citus, Citus, $($name),*);
+    };
+}
+
+/// One module of tests on a server backend, each skipped (or failed, when
+/// required) where that server is not configured.
+#[macro_export]
+macro_rules! on_server_backend {
+    ($module:ident, $variant:ident, $($name:ident),*) => {
+        mod $module {
             $(
                 #[test]
                 fn $name() {
-                    if $crate::common::Backend::postgres_available() {
-                        super::$name($crate::common::Backend::Postgres)
+                    if $crate::common::Backend::$variant.available() {
+                        super::$name($crate::common::Backend::$variant)
                     }
                 }
             )*
@@ -43,22 +67,41 @@ macro_rules! on_both_backends {
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// The PostgreSQL store on a Citus coordinator with two workers.
+    Citus,
 }
 
 const POSTGRES_URL_VARIABLE: &str = "CARDBATCH_TEST_POSTGRES_URL";
 
+const CITUS_URLS_VARIABLE: &str = "CARDBATCH_TEST_CITUS_URLS";
+
 impl Backend {
-    /// True when a PostgreSQL server is configured for tests; panics when one
-    /// is required (`CARDBATCH_REQUIRE_POSTGRES=1`) but missing.
-    pub fn postgres_available() -> bool {
-        if std::env::var_os(POSTGRES_URL_VARIABLE).is_some() {
+    /// True when this backend's server is configured for tests (SQLite
+    /// always is); panics when one is required (`CARDBATCH_REQUIRE_POSTGRES=1`,
+    /// `CARDBATCH_REQUIRE_CITUS=1`) but missing.
+    pub fn available(self) -> bool {
+        let (variable, required, starts) = match self {
+            Backend::Sqlite => return true,
+            Backend::Postgres => (POSTGRES_URL_VARIABLE, "CARDBATCH_REQUIRE_POSTGRES", "starts a server"),
+            Backend::Citus => (
+                CITUS_URLS_VARIABLE,
+                "CARDBATCH_REQUIRE_CITUS",
+                "starts a cluster where the citus extension is installed",
+            ),
+        };
+        if std::env::var_os(variable).is_some() {
             return true;
         }
-        if std::env::var("CARDBATCH_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("{POSTGRES_URL_VARIABLE} is not set: run the tests with scripts/test.sh, which starts a server");
+        if std::env::var(required).as_deref() == Ok("1") {
+            panic!("{variable} is not set: run the tests with scripts/test.sh, which {starts}");
         }
-        eprintln!("skipped: {POSTGRES_URL_VARIABLE} is not set (scripts/test.sh starts a server and sets it)");
+        eprintln!("skipped: {variable} is not set (scripts/test.sh {starts} and sets it)");
         false
+    }
+
+    /// True for the PostgreSQL store, on one server or on Citus.
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Backend::Postgres | Backend::Citus)
     }
 
     /// A fresh workspace on this backend.
@@ -67,13 +110,59 @@ impl Backend {
     }
 }
 
+/// Makes the databases `urls` (the coordinator's, then each worker's) one
+/// Citus cluster: Citus does not propagate `CREATE DATABASE`, so each node's
+/// database gets the extension, and the coordinator's learns the nodes.
+async fn citus_cluster(urls: &[String]) {
+    use sqlx::Connection;
+    let port = |url: &str| -> i32 {
+        let authority = url.split('/').nth(2).expect("URL authority");
+        authority
+            .rsplit_once(':')
+            .expect("URL port")
+            .1
+            .parse()
+            .expect("port number")
+    };
+    for url in urls {
+        let mut node = sqlx::PgConnection::connect(url).await.expect("connect to a Citus node");
+        sqlx::raw_sql("CREATE EXTENSION citus")
+            .execute(&mut node)
+            .await
+            .expect("create the citus extension");
+    }
+    let mut coordinator = sqlx::PgConnection::connect(&urls[0])
+        .await
+        .expect("connect to the coordinator");
+    sqlx::query("SELECT citus_set_coordinator_host('127.0.0.1', $1)")
+        .bind(port(&urls[0]))
+        .execute(&mut coordinator)
+        .await
+        .expect("set the coordinator host");
+    for worker in &urls[1..] {
+        // Tests adding nodes to their databases at once can meet Citus's
+        // metadata locks (a deadlock is broken by cancelling one): retried.
+        let mut attempts = 0;
+        while let Err(error) = sqlx::query("SELECT citus_add_node('127.0.0.1', $1)")
+            .bind(port(worker))
+            .execute(&mut coordinator)
+            .await
+        {
+            attempts += 1;
+            assert!(attempts < 10, "add a worker: {error}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
 /// A scratch workspace: a temporary directory and a database of its own.
 pub struct Workspace {
     pub dir: TempDir,
     pub url: String,
     pub backend: Backend,
-    /// The PostgreSQL server's URL and the database created for this workspace.
-    postgres: Option<(String, String)>,
+    /// Each PostgreSQL server's URL (a Citus cluster's nodes) and the
+    /// database created on it for this workspace.
+    postgres: Vec<(String, String)>,
 }
 
 /// Runs a future to completion on a small runtime of its own.
@@ -95,32 +184,55 @@ impl Workspace {
                     dir,
                     url,
                     backend,
-                    postgres: None,
+                    postgres: Vec::new(),
                 }
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::Citus => {
                 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let server = std::env::var(POSTGRES_URL_VARIABLE).expect("PostgreSQL test server URL");
+                let servers: Vec<String> = match backend {
+                    Backend::Citus => std::env::var(CITUS_URLS_VARIABLE)
+                        .expect("Citus test cluster URLs")
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    _ => vec![std::env::var(POSTGRES_URL_VARIABLE).expect("PostgreSQL test server URL")],
+                };
                 let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let name = format!("cardbatch_test_{}_{n}", std::process::id());
+                let url = |server: &str| {
+                    let (base, _) = server.rsplit_once('/').expect("server URL ends in a database name");
+                    format!("{base}/{name}")
+                };
                 block_on(async {
                     use sqlx::Connection;
-                    let mut admin = sqlx::PgConnection::connect(&server)
-                        .await
-                        .expect("connect to the test server");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                        .execute(&mut admin)
-                        .await
-                        .expect("create a test database");
+                    for server in &servers {
+                        let mut admin = sqlx::PgConnection::connect(server)
+                            .await
+                            .expect("connect to the test server");
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                            .execute(&mut admin)
+                            .await
+                            .expect("create a test database");
+                    }
+                    if backend == Backend::Citus {
+                        citus_cluster(&servers.iter().map(|server| url(server)).collect::<Vec<_>>()).await;
+                    }
                 });
-                let (base, _) = server.rsplit_once('/').expect("server URL ends in a database name");
-                let url = format!("{base}/{name}");
-                Workspace {
+                let workspace = Workspace {
+                    url: url(&servers[0]),
                     dir,
-                    url,
                     backend,
-                    postgres: Some((server, name)),
+                    postgres: servers.into_iter().map(|server| (server, name.clone())).collect(),
+                };
+                if backend == Backend::Citus {
+                    let output = workspace.run(&["db", "distribute"]);
+                    assert!(
+                        output.status.success(),
+                        "db distribute: {}",
+                        String::from_utf8_lossy(&output.stderr)
+                    );
                 }
+                workspace
             }
         }
     }
@@ -147,7 +259,7 @@ impl Workspace {
                     pool.close().await;
                     values
                 }
-                Backend::Postgres => {
+                Backend::Postgres | Backend::Citus => {
                     let pool = sqlx::PgPool::connect(&self.url).await.expect("open the test database");
                     let values = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
                         .fetch_all(&pool)
@@ -202,7 +314,7 @@ impl Workspace {
                     pool.close().await;
                     value
                 }
-                Backend::Postgres => {
+                Backend::Postgres | Backend::Citus => {
                     let pool = sqlx::PgPool::connect(&self.url).await.ok()?;
                     let value = sqlx::query_scalar(sql).fetch_one(&pool).await.ok().flatten();
                     pool.close().await;
@@ -294,7 +406,7 @@ impl Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if let Some((server, name)) = &self.postgres {
+        for (server, name) in &self.postgres {
             block_on(async {
                 use sqlx::Connection;
                 if let Ok(mut admin) = sqlx::PgConnection::connect(server).await {
@@ -471,7 +583,7 @@ impl Workspace {
                         .expect("lock");
                     HeldConnection::Sqlite(connection)
                 }
-                Backend::Postgres => {
+                Backend::Postgres | Backend::Citus => {
                     let mut connection = sqlx::PgConnection::connect(&self.url).await.expect("connect");
                     sqlx::raw_sql("BEGIN; LOCK TABLE cards IN EXCLUSIVE MODE")
                         .execute(&mut connection)
@@ -490,7 +602,7 @@ impl Workspace {
     /// Ends every connection cardbatch has open to this workspace's
     /// PostgreSQL database, as a server restart or a network cut would.
     pub fn terminate_cardbatch_connections(&self) -> i64 {
-        assert_eq!(self.backend, Backend::Postgres);
+        assert!(self.backend.is_postgres());
         self.query_i64(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
              WHERE application_name = 'cardbatch' AND datname = current_database()",

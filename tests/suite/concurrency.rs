@@ -189,7 +189,7 @@ fn a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate(backend: Back
                 sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
                 child.wait_with_output().unwrap()
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::Citus => {
                 let mut other = sqlx::PgConnection::connect(&ws.url).await.unwrap();
                 let mut tx = other.begin().await.unwrap();
                 sqlx::raw_sql(insert).execute(&mut *tx).await.unwrap();
@@ -222,7 +222,7 @@ fn a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate(backend: Back
     );
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     overlapping_imports_account_for_every_record_once,
     a_key_committed_by_another_writer_meanwhile_becomes_a_duplicate,
 );

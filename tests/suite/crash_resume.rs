@@ -120,7 +120,7 @@ fn stop_mid_way(ws: &Workspace, args: &[&str], records: u64, stop: Stop) -> Opti
             if child.try_wait().unwrap().is_some() {
                 return None;
             }
-            if ws.backend == Backend::Postgres {
+            if ws.backend.is_postgres() {
                 // Between two batches (settling the last commit's cards
                 // included) the import holds nothing; the signals must
                 // find it inside a batch, waiting for the lock.
@@ -235,7 +235,7 @@ fn a_second_signal_stops_at_once_and_the_resume_is_exact(backend: Backend) {
     check_stopped_import_resumes(backend, 150_000, &["--batch-size", "1000"], Stop::SignalTwice);
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     killed_import_resumes_to_the_same_final_state,
     interrupted_import_stops_at_a_batch_boundary_and_resumes,
     terminated_import_stops_at_a_batch_boundary_and_resumes,
@@ -251,14 +251,11 @@ fn killed_import_with_shared_commits_resumes_to_the_same_final_state() {
 
 /// The server ends the import's connection (as a restart or a network cut
 /// would): exit 1, and the same command finishes the job.
-#[test]
-fn import_cut_off_from_postgres_resumes_to_the_same_final_state() {
-    if Backend::postgres_available() {
-        check_stopped_import_resumes(
-            Backend::Postgres,
-            60_000,
-            &["--batch-size", "1000"],
-            Stop::CutConnection,
-        );
-    }
+fn import_cut_off_from_postgres_resumes_to_the_same_final_state(backend: Backend) {
+    check_stopped_import_resumes(backend, 60_000, &["--batch-size", "1000"], Stop::CutConnection);
+}
+
+mod cut_off {
+    use super::*;
+    crate::on_postgres_backends!(import_cut_off_from_postgres_resumes_to_the_same_final_state);
 }

@@ -178,7 +178,7 @@ fn after_any_event_id_gives_exactly_the_later_events(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     outbox_matches_the_full_copy_outbox,
     card_created_shows_the_card_as_it_is_now,
     after_any_event_id_gives_exactly_the_later_events,

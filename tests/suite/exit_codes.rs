@@ -102,7 +102,7 @@ fn a_locked_database_waits_says_so_once_then_exits_1(backend: Backend) {
             assert!(lines[0].contains("waiting for the write lock on") && lines[0].contains("--lock-timeout"));
             assert!(lines[1].starts_with("cardbatch: error:") && lines[1].contains("locked by another writer"));
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::Citus => {
             assert_eq!(lines.len(), 1, "{stderr}");
             assert!(lines[0].contains("lock timeout"), "{stderr}");
         }
@@ -194,7 +194,7 @@ fn library_log_lines_need_rust_log(backend: Backend) {
     );
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     usage_and_input_errors_exit_2,
     a_locked_database_waits_says_so_once_then_exits_1,
     the_same_input_started_twice_waits_for_the_first,

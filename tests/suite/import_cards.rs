@@ -363,7 +363,7 @@ fn a_record_rejected_for_a_database_key_holds_none_of_its_keys(backend: Backend)
     }
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     a_record_rejected_for_a_database_key_holds_none_of_its_keys,
     every_reason_in_csv,
     every_reason_in_json_lines,

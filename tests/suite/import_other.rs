@@ -149,7 +149,7 @@ fn customers_without_generation_need_an_external_id(backend: Backend) {
     assert_eq!(summary["rejected_by_reason"], json!({"MISSING_FIELD": 1}));
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     external_ids_are_set_on_existing_cards,
     customers_get_generated_external_ids_and_are_never_overwritten,
     customers_without_generation_need_an_external_id,

@@ -201,7 +201,7 @@ fn characters_are_judged_before_length_in_characters(backend: Backend) {
     assert!(rows[1][4].contains("has 60 characters, at most 50"), "{}", rows[1][4]);
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     an_open_quote_ends_its_own_record_only,
     a_100_mb_line_is_rejected_in_bounded_memory,
     every_text_field_refuses_control_characters_on_both_stores,

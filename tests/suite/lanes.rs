@@ -44,8 +44,8 @@ struct Imported {
     pairs: Vec<String>,
 }
 
-fn import_with(connections: &str) -> Imported {
-    let ws = Backend::Postgres.workspace();
+fn import_with(backend: Backend, connections: &str) -> Imported {
+    let ws = backend.workspace();
     ws.import_setup();
     let input = ws.write("drop.csv", drop_with_duplicates_across_batches());
     // The session says at debug level which pairs it wrote on two connections.
@@ -79,13 +79,9 @@ fn import_with(connections: &str) -> Imported {
     }
 }
 
-#[test]
-fn two_connections_write_exactly_what_one_writes() {
-    if !Backend::postgres_available() {
-        return;
-    }
-    let one = import_with("1");
-    let two = import_with("2");
+fn two_connections_write_exactly_what_one_writes(backend: Backend) {
+    let one = import_with(backend, "1");
+    let two = import_with(backend, "2");
     for key in [
         "records_read",
         "inserted",
@@ -133,13 +129,9 @@ fn two_connections_write_exactly_what_one_writes() {
 /// fault would): the batch it was writing is written again on the first,
 /// which finishes the import alone, and the result is what one connection
 /// writes.
-#[test]
-fn a_lost_second_connection_leaves_the_import_to_the_first() {
-    if !Backend::postgres_available() {
-        return;
-    }
+fn a_lost_second_connection_leaves_the_import_to_the_first(backend: Backend) {
     let file = big_cards_file(120_000);
-    let expected = Backend::Postgres.workspace();
+    let expected = backend.workspace();
     expected.import_setup();
     let input = expected.write("drop.csv", &file);
     let (code, _) = expected.import(&[
@@ -152,7 +144,7 @@ fn a_lost_second_connection_leaves_the_import_to_the_first() {
     ]);
     assert_eq!(code, 4);
 
-    let ws = Backend::Postgres.workspace();
+    let ws = backend.workspace();
     ws.import_setup();
     let input = ws.write("drop.csv", &file);
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("cardbatch"))
@@ -208,12 +200,8 @@ fn a_lost_second_connection_leaves_the_import_to_the_first() {
 /// of which cardbatch's pool may hold both): the import goes on with the
 /// first. How many the pool holds when the import starts varies, so the
 /// import is repeated (each time a new input) until the refusal was met.
-#[test]
-fn the_import_goes_on_when_the_server_refuses_a_second_connection() {
-    if !Backend::postgres_available() {
-        return;
-    }
-    let ws = Backend::Postgres.workspace();
+fn the_import_goes_on_when_the_server_refuses_a_second_connection(backend: Backend) {
+    let ws = backend.workspace();
     ws.import_setup();
     let database = ws.query_texts("SELECT current_database()::text").remove(0);
     let role = format!("{database}_two");
@@ -259,3 +247,9 @@ fn the_import_goes_on_when_the_server_refuses_a_second_connection() {
     }
     panic!("the second connection was never refused ({refused} times in 40 imports)");
 }
+
+crate::on_postgres_backends!(
+    two_connections_write_exactly_what_one_writes,
+    a_lost_second_connection_leaves_the_import_to_the_first,
+    the_import_goes_on_when_the_server_refuses_a_second_connection,
+);

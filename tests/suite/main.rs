@@ -1,11 +1,12 @@
 //! The integration tests, in one test binary (one link on two cores, and
 //! the shared helpers in `common` compiled once). Each module runs the real
-//! `cardbatch` binary; most test bodies run on both backends
-//! ([`on_both_backends!`]).
+//! `cardbatch` binary; most test bodies run on every backend (SQLite, PostgreSQL, Citus)
+//! ([`on_every_backend!`]).
 
 mod common;
 
 mod check_digits;
+mod citus;
 mod concurrency;
 mod crash_resume;
 mod dialects;

@@ -223,7 +223,7 @@ fn exports_check_their_output_paths_too(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     outputs_never_replace_the_database_the_input_or_each_other,
     a_missing_directory_is_refused_before_anything_is_committed,
     generate_delivers_its_file_or_stores_nothing,

@@ -196,7 +196,7 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
                 matches!(&result, CardInsert::Inserted { ids: Some(_), skipped } if skipped == &[1]),
                 "{result:?}"
             ),
-            Backend::Postgres => {
+            Backend::Postgres | Backend::Citus => {
                 assert_eq!(result, CardInsert::Refused);
                 backend.rollback_to("cards").await.unwrap();
             }
@@ -215,7 +215,7 @@ fn cards_keys_and_their_holders(backend_kind: Backend) {
         keys.sort();
         let expected: &[&str] = match backend_kind {
             Backend::Sqlite => &["6001000000000034", "6001000000000992"],
-            Backend::Postgres => &["6001000000000992"],
+            Backend::Postgres | Backend::Citus => &["6001000000000992"],
         };
         assert_eq!(keys, expected);
         assert_eq!(backend.card_count(1).await.unwrap(), expected.len() as u64);
@@ -482,7 +482,7 @@ fn a_second_lane_commits_after_the_first(backend_kind: Backend) {
     });
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     a_second_lane_commits_after_the_first,
     transactions_savepoints_and_the_run,
     cards_keys_and_their_holders,

@@ -114,7 +114,7 @@ fn pair_pages(ws: &Workspace) -> u64 {
 /// import's events would be quadratic.
 #[test]
 fn cards_are_read_by_id_range_after_an_import_and_a_generation() {
-    if !Backend::postgres_available() {
+    if !Backend::Postgres.available() {
         return;
     }
     let ws = Backend::Postgres.workspace();

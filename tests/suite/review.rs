@@ -388,7 +388,7 @@ fn the_html_report_renders_in_a_browser(backend: Backend) {
     assert!(dom.contains("fill=\"#b3261e\""));
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     summary_groups_rejects_by_reason_and_field,
     export_filters_by_reason_and_field,
     rejects_come_back_as_input_to_fix_and_import,

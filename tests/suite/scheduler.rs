@@ -322,7 +322,7 @@ fn sqlite_database_is_one_file_after_every_command() {
     the_database_is_one_file_after_every_command();
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     exit_codes_tell_clean_from_rejected,
     a_share_of_rejects_stops_the_run,
     json_errors_go_to_stdout_in_the_platform_shape,

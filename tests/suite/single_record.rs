@@ -567,7 +567,7 @@ fn database_passwords_are_never_printed() {
     assert!(all.contains("refused"), "{all}");
 }
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     series_create_takes_the_seeds_body_and_prints_the_entity,
     series_create_reads_stdin,
     series_rules_give_their_codes,

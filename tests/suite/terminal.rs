@@ -174,4 +174,4 @@ fn completions_and_man_page_come_from_the_same_definition() {
     );
 }
 
-crate::on_both_backends!(progress_counts_committed_records);
+crate::on_every_backend!(progress_counts_committed_records);

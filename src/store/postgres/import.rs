@@ -18,6 +18,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row};
 
 use super::copy::{BinaryRows, postgres_microseconds};
+use super::violated_key;
 use crate::batch::{CardRow, ExternalIdRow, RejectRow};
 use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
@@ -26,7 +27,7 @@ use crate::store::session::backend::{
     RunContext,
 };
 use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
-use crate::store::{StoreError, decode, is_unique_violation, now};
+use crate::store::{StoreError, decode, now};
 
 /// The first key of the advisory locks that guard runs (the second is the run id).
 const RUN_LOCK_SPACE: i32 = 0x6361_7264; // "card"
@@ -231,8 +232,8 @@ impl ImportBackend for PgImport {
 
     fn lost_a_race(&self, error: &StoreError) -> bool {
         match error {
-            StoreError::Database(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("40P01" | "40001" | "23505"))
+            StoreError::Database(error @ sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40P01" | "40001")) || violated_key(error).is_some()
             }
             _ => false,
         }
@@ -402,7 +403,7 @@ impl ImportBackend for PgImport {
                         skipped: Vec::new(),
                     })
                 }
-                Err(error) if is_unique_violation(&error) => Ok(CardInsert::Refused),
+                Err(error) if violated_key(&error).is_some() => Ok(CardInsert::Refused),
                 Err(error) => Err(error.into()),
             };
         }
@@ -416,7 +417,7 @@ impl ImportBackend for PgImport {
         .await?;
         match copy_in(&mut self.connection, COPY_CARDS, copy.finish()).await {
             Ok(_) => {}
-            Err(error) if is_unique_violation(&error) => return Ok(CardInsert::Refused),
+            Err(error) if violated_key(&error).is_some() => return Ok(CardInsert::Refused),
             Err(error) => return Err(error.into()),
         }
         let last: i64 = sqlx::query_scalar("SELECT currval($1::regclass)")

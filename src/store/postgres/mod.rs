@@ -19,14 +19,15 @@ use super::events::{
 use super::sequences::FreeIds;
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
-    is_unique_violation, new_secret, now, shared_queries,
+    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, TablePlacement, card_created_payload, decode,
+    new_secret, now, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, PermutationKey};
 use crate::parallel::on_rayon;
 
+mod citus;
 mod copy;
 mod import;
 
@@ -47,6 +48,9 @@ pub struct PgStore {
     pool: PgPool,
     url: DatabaseUrl,
     announce_waits: bool,
+    /// A Citus coordinator: the few statements Citus runs differently
+    /// take their Citus form (chosen once, here).
+    citus: bool,
 }
 
 impl PgStore {
@@ -63,13 +67,17 @@ impl PgStore {
         // unreachable server or a wrong password is reported at once, in the
         // server's words, rather than as a pool timeout 30 seconds later.
         let mut first = PgConnection::connect_with(&options).await?;
-        MIGRATOR.run(&mut first).await?;
+        if migrations_pending(&mut first).await? {
+            MIGRATOR.run(&mut first).await?;
+        }
+        let citus = citus::is_coordinator(&mut first).await?;
         first.close().await?;
         let pool = PgPoolOptions::new().max_connections(4).connect_lazy_with(options);
         Ok(PgStore {
             pool,
             url: url.clone(),
             announce_waits: open.announce_waits,
+            citus,
         })
     }
 
@@ -78,12 +86,43 @@ impl PgStore {
     }
 }
 
-/// The unique constraint a statement broke, if that is what failed.
-fn violated_constraint(error: &sqlx::Error) -> Option<String> {
-    match error {
-        sqlx::Error::Database(db) if is_unique_violation(error) => {
-            Some(db.constraint().unwrap_or_default().to_string())
-        }
+/// True unless every migration this build knows is applied. A database
+/// already up to date is not touched: the migrator's `CREATE TABLE IF NOT
+/// EXISTS` of its own table needs the table's owner on Citus, and a role
+/// that only reads and writes cardbatch's rows must still open it.
+async fn migrations_pending(connection: &mut PgConnection) -> Result<bool, StoreError> {
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(&mut *connection)
+        .await
+        .or_else(|error| match &error {
+            // No table yet: a new database.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+            _ => Err(error),
+        })?;
+    Ok(MIGRATOR.iter().any(|migration| !applied.contains(&migration.version)))
+}
+
+/// The columns of the unique key a statement broke, if that is what
+/// failed (`["org_id", "code"]`). Known by the SQLSTATE, 23505, and the
+/// key in the error's detail (`Key (org_id, code)=(1, GOLD) already
+/// exists.`), never by the constraint's name, to which Citus appends the
+/// shard's id. Citus re-raises a worker's refusal of a `COPY` row as
+/// SQLSTATE XX000 with the worker's message and detail: the detail is
+/// what says it is a unique key.
+pub(crate) fn violated_key(error: &sqlx::Error) -> Option<Vec<String>> {
+    let sqlx::Error::Database(db) = error else {
+        return None;
+    };
+    let postgres = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let columns = postgres
+        .detail()
+        .and_then(|detail| detail.strip_prefix("Key ("))
+        .filter(|detail| detail.ends_with(" already exists."))
+        .and_then(|detail| detail.split_once(")="))
+        .map(|(columns, _)| columns.split(", ").map(str::to_string).collect::<Vec<_>>());
+    match postgres.code() {
+        "23505" => Some(columns.unwrap_or_default()),
+        "XX000" => columns,
         _ => None,
     }
 }
@@ -157,17 +196,35 @@ pub(crate) const SETTLE_WAIT_BETWEEN: Duration = Duration::from_millis(20);
 /// Reserves `count` event ids of the org and returns the first. The org's
 /// counter row stays locked until the transaction ends, so the ids follow
 /// commit order; callers take it just before they commit.
+///
+/// One `UPDATE` once the org has a counter. Its first reservation creates
+/// the row, starting after the org's last event (a database from before
+/// the counters), then takes the ids as any other: two statements, as
+/// Citus refuses a subquery inside an `INSERT`; `ON CONFLICT DO NOTHING`
+/// lets a writer that loses the race to create it take its ids from the
+/// winner's row.
 async fn reserve_event_ids(connection: &mut PgConnection, org_id: i64, count: i64) -> Result<i64, StoreError> {
-    let first: i64 = sqlx::query_scalar(
-        "INSERT INTO event_counters AS c (org_id, next_id) \
-         VALUES ($1, (SELECT coalesce(max(id), 0) + 1 FROM events WHERE org_id = $1) + $2) \
-         ON CONFLICT (org_id) DO UPDATE SET next_id = c.next_id + $2 RETURNING next_id - $2",
-    )
-    .bind(org_id)
-    .bind(count)
-    .fetch_one(connection)
-    .await?;
-    Ok(first)
+    loop {
+        let first: Option<i64> = sqlx::query_scalar(
+            "UPDATE event_counters SET next_id = next_id + $2 WHERE org_id = $1 RETURNING next_id - $2",
+        )
+        .bind(org_id)
+        .bind(count)
+        .fetch_optional(&mut *connection)
+        .await?;
+        if let Some(first) = first {
+            return Ok(first);
+        }
+        let start: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM events WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&mut *connection)
+            .await?;
+        sqlx::query("INSERT INTO event_counters (org_id, next_id) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING")
+            .bind(org_id)
+            .bind(start)
+            .execute(&mut *connection)
+            .await?;
+    }
 }
 
 /// Writes one event with its payload (a single-record command's), as the
@@ -301,6 +358,20 @@ impl Store for PgStore {
         self.url.redacted()
     }
 
+    async fn table_placements(&self) -> Result<Vec<TablePlacement>, StoreError> {
+        if !self.citus {
+            return Err(StoreError::NotCitus(self.describe()));
+        }
+        citus::placements(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn distribute(&self) -> Result<Vec<TablePlacement>, StoreError> {
+        if !self.citus {
+            return Err(StoreError::NotCitus(self.describe()));
+        }
+        citus::distribute(&mut *self.pool.acquire().await?).await
+    }
+
     async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT key, value FROM org_config WHERE org_id = $1 ORDER BY key")
             .bind(org_id)
@@ -393,8 +464,8 @@ impl Store for PgStore {
         .await;
         match inserted {
             Ok(id) => Ok(id),
-            Err(error) => match violated_constraint(&error) {
-                Some(constraint) if constraint.contains("code") => {
+            Err(error) => match violated_key(&error) {
+                Some(key) if key.iter().any(|column| column == "code") => {
                     Err(StoreError::SeriesCodeExists(series.code.clone()))
                 }
                 Some(_) => Err(StoreError::SeriesFormatExists(series.code.clone())),
@@ -527,7 +598,7 @@ impl Store for PgStore {
         .await;
         let card_id: i64 = match result {
             Ok(id) => id,
-            Err(error) if is_unique_violation(&error) => {
+            Err(error) if violated_key(&error).is_some() => {
                 // The number is named when both keys are taken, whichever
                 // index PostgreSQL happened to check first.
                 drop(tx);
@@ -572,7 +643,7 @@ impl Store for PgStore {
         match updated {
             Ok(done) if done.rows_affected() == 0 => return Err(StoreError::CardNotFound(card_number.to_string())),
             Ok(_) => {}
-            Err(error) if violated_constraint(&error).is_some() => {
+            Err(error) if violated_key(&error).is_some() => {
                 return Err(StoreError::ExternalIdExists(external_id.to_string()));
             }
             Err(error) => return Err(error.into()),
