@@ -351,7 +351,8 @@ def import_two_orgs(work, name, url, path, preload, at_once):
             subprocess.run([BINARY, "--org", org, *args], cwd=run_dir, env=env, check=True,
                            stdout=subprocess.DEVNULL)
         subprocess.run([BINARY, "--quiet", "--org", org, "import", "cards", preload, "--reject-report",
-                        os.path.join(run_dir, f"preload{org}.csv")], cwd=run_dir, env=env, check=True)
+                        os.path.join(run_dir, f"preload{org}.csv")], cwd=run_dir, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
     commands = [[BINARY, "--quiet", "--org", org, "import", "cards", path, "--reject-report",
                  os.path.join(run_dir, f"rejects{org}.csv")] for org in ("1", "2")]
     start = time.perf_counter()

@@ -203,11 +203,24 @@ const REJECT_PAGE: &str = "SELECT record, line, reason, field, message, raw FROM
 /// input (none: no such run, or one stored before plans were kept).
 const STORED_READING_PLAN: &str = "SELECT reading_plan FROM runs WHERE org_id = $1 AND kind = $2 AND input_hash = $3";
 
+/// Org `$1`'s series, by id.
+const ORG_SERIES: &str = "SELECT * FROM card_series WHERE org_id = $1 ORDER BY id";
+/// Org `$1`'s series `$2`, by id or by code.
+const SERIES_BY_ID: &str = "SELECT * FROM card_series WHERE org_id = $1 AND id = $2";
+const SERIES_BY_CODE: &str = "SELECT * FROM card_series WHERE org_id = $1 AND code = $2";
+/// The code of org `$1`'s series that generates numbers of prefix `$2`,
+/// suffix `$3` and length `$4`, if one does.
+const SERIES_WITH_FORMAT: &str =
+    "SELECT code FROM card_series WHERE org_id = $1 AND gen_prefix = $2 AND gen_suffix = $3 AND gen_length = $4";
+
 /// The queries above with their arguments, for either store: the SQL text
 /// and the binds are written once, the store only runs them.
 mod shared_queries {
     use sqlx::query::{Query, QueryScalar};
     use sqlx::{Database, Decode, Encode, Type};
+
+    use super::SeriesRef;
+    use crate::numbers::NumberFormat;
 
     use super::session::BatchOutcome;
     use super::session::backend::RunContext;
@@ -308,6 +321,44 @@ mod shared_queries {
             .bind(range.1)
             .bind(limit as i64)
             .bind(skip as i64)
+    }
+
+    /// [`super::ORG_SERIES`].
+    pub(crate) fn org_series<'a, DB: Database>(org_id: i64) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(super::ORG_SERIES).bind(org_id)
+    }
+
+    /// [`super::SERIES_BY_ID`] or [`super::SERIES_BY_CODE`], as `series` names it.
+    pub(crate) fn series<'a, DB: Database>(org_id: i64, series: SeriesRef<'a>) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+    {
+        match series {
+            SeriesRef::Id(id) => sqlx::query(super::SERIES_BY_ID).bind(org_id).bind(id),
+            SeriesRef::Code(code) => sqlx::query(super::SERIES_BY_CODE).bind(org_id).bind(code),
+        }
+    }
+
+    /// [`super::SERIES_WITH_FORMAT`] for `format`.
+    pub(crate) fn series_with_format<'a, DB: Database>(
+        org_id: i64,
+        format: &'a NumberFormat,
+    ) -> QueryScalar<'a, DB, String, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+        String: for<'r> Decode<'r, DB> + Type<DB>,
+        (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        sqlx::query_scalar(super::SERIES_WITH_FORMAT)
+            .bind(org_id)
+            .bind(format.prefix())
+            .bind(format.suffix())
+            .bind(format.length() as i64)
     }
 
     /// [`super::REJECT_PAGE`]: up to `limit` of a run's rejects above `after_record`.

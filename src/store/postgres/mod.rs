@@ -411,19 +411,13 @@ impl Store for PgStore {
         let generation = series.generation.as_ref();
         let same_format = match generation {
             None => None,
-            Some(config) => sqlx::query_scalar::<_, String>(
-                "SELECT code FROM card_series WHERE org_id = $1 AND gen_prefix = $2 AND gen_suffix = $3 AND gen_length = $4",
-            )
-            .bind(org_id)
-            .bind(config.prefix())
-            .bind(config.suffix())
-            .bind(config.length() as i64)
-            .fetch_optional(&self.pool)
-            .await?,
+            Some(config) => {
+                shared_queries::series_with_format(org_id, config.format())
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
         };
-        let code_taken = sqlx::query("SELECT 1 FROM card_series WHERE org_id = $1 AND code = $2")
-            .bind(org_id)
-            .bind(&series.code)
+        let code_taken = shared_queries::series(org_id, SeriesRef::Code(&series.code))
             .fetch_optional(&self.pool)
             .await?
             .is_some();
@@ -475,30 +469,14 @@ impl Store for PgStore {
     }
 
     async fn list_series(&self, org_id: i64) -> Result<Vec<Series>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM card_series WHERE org_id = $1 ORDER BY id")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = shared_queries::org_series(org_id).fetch_all(&self.pool).await?;
         rows.iter().map(decode::series).collect()
     }
 
     async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError> {
-        let row = match series {
-            SeriesRef::Id(id) => {
-                sqlx::query("SELECT * FROM card_series WHERE org_id = $1 AND id = $2")
-                    .bind(org_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            SeriesRef::Code(code) => {
-                sqlx::query("SELECT * FROM card_series WHERE org_id = $1 AND code = $2")
-                    .bind(org_id)
-                    .bind(code)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-        };
+        let row = shared_queries::series(org_id, series)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(decode::series).transpose()
     }
 

@@ -167,9 +167,7 @@ impl Store for SqliteStore {
     async fn create_series(&self, org_id: i64, series: &NewSeries) -> Result<i64, StoreError> {
         let secret = new_secret()?;
         let mut tx = self.begin_write().await?;
-        let code_taken = sqlx::query("SELECT 1 FROM card_series WHERE org_id = ? AND code = ?")
-            .bind(org_id)
-            .bind(&series.code)
+        let code_taken = shared_queries::series(org_id, SeriesRef::Code(&series.code))
             .fetch_optional(&mut *tx)
             .await?;
         if code_taken.is_some() {
@@ -177,17 +175,11 @@ impl Store for SqliteStore {
         }
         let generation = series.generation.as_ref();
         if let Some(config) = generation {
-            let same_format = sqlx::query(
-                "SELECT code FROM card_series WHERE org_id = ? AND gen_prefix = ? AND gen_suffix = ? AND gen_length = ?",
-            )
-            .bind(org_id)
-            .bind(config.prefix())
-            .bind(config.suffix())
-            .bind(config.length() as i64)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = same_format {
-                return Err(StoreError::SeriesFormatExists(row.try_get("code")?));
+            let same_format = shared_queries::series_with_format(org_id, config.format())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(code) = same_format {
+                return Err(StoreError::SeriesFormatExists(code));
             }
         }
         let id: i64 = sqlx::query_scalar(
@@ -221,30 +213,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_series(&self, org_id: i64) -> Result<Vec<Series>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM card_series WHERE org_id = ? ORDER BY id")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = shared_queries::org_series(org_id).fetch_all(&self.pool).await?;
         rows.iter().map(decode::series).collect()
     }
 
     async fn find_series(&self, org_id: i64, series: SeriesRef<'_>) -> Result<Option<Series>, StoreError> {
-        let row = match series {
-            SeriesRef::Id(id) => {
-                sqlx::query("SELECT * FROM card_series WHERE org_id = ? AND id = ?")
-                    .bind(org_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-            SeriesRef::Code(code) => {
-                sqlx::query("SELECT * FROM card_series WHERE org_id = ? AND code = ?")
-                    .bind(org_id)
-                    .bind(code)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-        };
+        let row = shared_queries::series(org_id, series)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(decode::series).transpose()
     }
 
