@@ -42,6 +42,9 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
     let options = OpenOptions {
         lock_timeout: Duration::from_secs(5),
         announce_waits: false,
+        create: true,
+        announce_created: false,
+        require_citus: false,
     };
     let store = store::open(&DatabaseUrl::parse(url).unwrap(), &options).await.unwrap();
     let start = ImportStart {

@@ -5,7 +5,8 @@
 # rejects grouped, and the run's HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+# cargo's own progress lines: a first build takes minutes on two cores.
+cargo build --release
 cardbatch="$PWD/target/release/cardbatch"
 rm -rf sample-run && mkdir sample-run && cd sample-run
 grep -v '^#' ../sample_data/org.conf | while read -r key value; do

@@ -302,6 +302,13 @@ pub enum EventsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
+    /// Create the database (or bring its schema up to date); nothing else is written.
+    #[command(
+        after_help = "Every command that writes creates the database on first use; the commands that \
+                            only read never do.\n\nExamples:\n  cardbatch db init\n  \
+                            DATABASE_URL=postgres://cardbatch@db/cards cardbatch db init"
+    )]
+    Init,
     /// On a Citus coordinator: apply the migrations and distribute every table by org_id, colocated.
     #[command(
         after_help = "Run once on an empty or migrated database of a Citus coordinator; run again, \
@@ -478,6 +485,30 @@ pub enum ExternalIdCommand {
 }
 
 impl Command {
+    /// Whether the command only reads: it never creates a database, and on
+    /// a SQLite path that does not exist (or a PostgreSQL database without
+    /// cardbatch's tables) it stops with exit 2.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Runs(_)
+                | Command::Rejects(_)
+                | Command::Report { .. }
+                | Command::Events(_)
+                | Command::Series(SeriesCommand::List)
+                | Command::Org(OrgCommand::Show)
+                | Command::Cards(CardsCommand::Export { .. })
+                | Command::Db(DbCommand::Status { .. })
+        )
+    }
+
+    /// Whether the command says in words on stderr that it created a
+    /// database: imports and `db`. The others answer in the platform's JSON
+    /// shape, on stderr too when they fail, which a line of words would break.
+    pub fn tells_of_a_new_database(&self) -> bool {
+        matches!(self, Command::Import(_) | Command::Db(_))
+    }
+
     /// Whether the command's `--json` asks for JSON on stdout (results and errors).
     pub fn json_output(&self) -> bool {
         match self {

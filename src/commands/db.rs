@@ -9,11 +9,21 @@ use crate::store::{Backend, Placement, StoreError, TablePlacement};
 
 pub(super) async fn run(settings: &Settings, command: DbCommand) -> Result<Exit, CommandError> {
     // Refused before opening: opening a SQLite path would create a database there.
-    if settings.database.backend() == Backend::Sqlite {
+    if settings.database.backend() == Backend::Sqlite && !matches!(command, DbCommand::Init) {
         return Err(StoreError::NotCitus(settings.database.redacted()).into());
     }
     let context = settings.open().await?;
     match command {
+        DbCommand::Init => {
+            // Opening created the database or brought it up to date.
+            if !settings.quiet {
+                print_stdout(&format!(
+                    "{}: cardbatch's schema is up to date\n",
+                    context.store.describe()
+                ))?;
+            }
+            Ok(Exit::Completed)
+        }
         DbCommand::Distribute => {
             let tables = context.store.distribute().await?;
             let changed = tables.iter().filter(|t| t.changed).count();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DbCommand};
 use crate::domain::OrgConfig;
 use crate::error::{ApiError, CommandError, ErrorCode, Exit, output_failed, usage};
 use crate::output::{OutputError, OutputFile, Protected, check_outputs};
@@ -60,6 +60,12 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
         open: OpenOptions {
             lock_timeout: Duration::from_secs(cli.lock_timeout),
             announce_waits: !cli.quiet,
+            create: !cli.command.only_reads(),
+            announce_created: !cli.quiet && cli.command.tells_of_a_new_database(),
+            require_citus: matches!(
+                cli.command,
+                Command::Db(DbCommand::Distribute | DbCommand::Status { .. })
+            ),
         },
     };
     let result = dispatch(&settings, cli.command).await;

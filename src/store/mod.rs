@@ -75,6 +75,9 @@ pub enum StoreError {
     /// `cards generate --output`); nothing was committed.
     #[error("{0}; nothing was stored")]
     Delivery(std::io::Error),
+    /// A command that only reads, on a database cardbatch has not made.
+    #[error("no cardbatch database at {0}")]
+    NoDatabase(String),
     /// A Citus command on a database that is not a Citus coordinator.
     #[error("the database {0} is not a Citus coordinator (no citus extension in it)")]
     NotCitus(String),
@@ -102,7 +105,11 @@ impl StoreError {
         match self {
             StoreError::Database(error) => database_error_needs_a_person(error),
             StoreError::Engine { code, .. } => sqlite_code_needs_a_person(*code),
-            StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Io(_) | StoreError::NotCitus(_) => true,
+            StoreError::Migrate(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Io(_)
+            | StoreError::NotCitus(_)
+            | StoreError::NoDatabase(_) => true,
             _ => false,
         }
     }
@@ -625,6 +632,14 @@ pub struct OpenOptions {
     pub lock_timeout: Duration,
     /// Whether to say on stderr that a wait has begun (not with `--quiet`).
     pub announce_waits: bool,
+    /// Whether a database that does not exist yet is created; a command
+    /// that only reads gets [`StoreError::NoDatabase`].
+    pub create: bool,
+    /// Whether to say on stderr that a new database was created.
+    pub announce_created: bool,
+    /// Refuse ([`StoreError::NotCitus`]) anything but a Citus coordinator,
+    /// before any table is created (`db distribute`, `db status`).
+    pub require_citus: bool,
 }
 
 /// Opens (creating and migrating if needed) the store a URL names.

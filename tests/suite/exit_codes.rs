@@ -54,7 +54,14 @@ fn usage_and_input_errors_exit_2(backend: Backend) {
     }
     let stderr = assert_exit(
         &ws,
-        &["--database-url", "sqlite:///missing-dir/x.db", "org", "show"],
+        &[
+            "--database-url",
+            "sqlite:///missing-dir/x.db",
+            "org",
+            "set",
+            "CONF_CARD_NUMBER_LENGTH",
+            "10",
+        ],
         2,
         "unable to open database file",
     );

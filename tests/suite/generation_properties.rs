@@ -86,7 +86,7 @@ proptest! {
         runtime.block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("p.db").display())).unwrap();
-            let options = OpenOptions { lock_timeout: std::time::Duration::from_secs(5), announce_waits: false };
+            let options = OpenOptions { lock_timeout: std::time::Duration::from_secs(5), announce_waits: false, create: true, announce_created: false, require_citus: false };
             let store = SqliteStore::open(&url, &options).await.unwrap();
             // Prefix "AB" + three counter digits (+ check digit): values offset..=999 fit.
             let length = 5 + usize::from(method.check_digit().is_some());

@@ -18,6 +18,7 @@ mod import_cards;
 mod import_other;
 mod input_limits;
 mod lanes;
+mod new_database;
 mod outputs;
 mod primitives;
 mod query_plans;

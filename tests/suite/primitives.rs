@@ -61,6 +61,9 @@ fn open(ws: &Workspace) -> (tokio::runtime::Runtime, Box<dyn Store>) {
     let options = OpenOptions {
         lock_timeout: std::time::Duration::from_secs(5),
         announce_waits: false,
+        create: true,
+        announce_created: false,
+        require_citus: false,
     };
     let store = runtime
         .block_on(store::open(&DatabaseUrl::parse(&ws.url).unwrap(), &options))

@@ -19,6 +19,9 @@ fn plan(sql: &str) -> String {
         let options = OpenOptions {
             lock_timeout: std::time::Duration::from_secs(5),
             announce_waits: false,
+            create: true,
+            announce_created: false,
+            require_citus: false,
         };
         let store = SqliteStore::open(&url, &options).await.unwrap();
         let rows: Vec<(i64, i64, i64, String)> =

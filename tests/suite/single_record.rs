@@ -509,6 +509,8 @@ fn external_id_counter_starts_at_the_offset_and_skips_taken_ids(backend: Backend
 
 fn org_configuration_is_validated(backend: Backend) {
     let ws = backend.workspace();
+    // `org show` only reads: the database is made first.
+    assert!(ws.run(&["db", "init"]).status.success());
     let shown = ws.ok_json(&["org", "show"]);
     assert_eq!(shown["CONF_CARD_NUMBER_OFFSET"], 1);
     assert_eq!(shown["CONF_CARD_NUMBER_GENERATION_ENABLED"], false);

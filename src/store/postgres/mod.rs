@@ -67,10 +67,20 @@ impl PgStore {
         // unreachable server or a wrong password is reported at once, in the
         // server's words, rather than as a pool timeout 30 seconds later.
         let mut first = PgConnection::connect_with(&options).await?;
-        if migrations_pending(&mut first).await? {
-            MIGRATOR.run(&mut first).await?;
-        }
         let citus = citus::is_coordinator(&mut first).await?;
+        if open.require_citus && !citus {
+            return Err(StoreError::NotCitus(url.redacted()));
+        }
+        match migrations_pending(&mut first).await? {
+            Pending::None => {}
+            Pending::All if !open.create => return Err(StoreError::NoDatabase(url.redacted())),
+            pending => {
+                MIGRATOR.run(&mut first).await?;
+                if pending == Pending::All && open.announce_created {
+                    eprintln!("created cardbatch's tables in {}", url.redacted());
+                }
+            }
+        }
         first.close().await?;
         let pool = PgPoolOptions::new().max_connections(4).connect_lazy_with(options);
         Ok(PgStore {
@@ -86,11 +96,20 @@ impl PgStore {
     }
 }
 
-/// True unless every migration this build knows is applied. A database
-/// already up to date is not touched: the migrator's `CREATE TABLE IF NOT
-/// EXISTS` of its own table needs the table's owner on Citus, and a role
-/// that only reads and writes cardbatch's rows must still open it.
-async fn migrations_pending(connection: &mut PgConnection) -> Result<bool, StoreError> {
+/// Which of the migrations this build knows are not applied yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    None,
+    Some,
+    /// Every one: no cardbatch tables in the database.
+    All,
+}
+
+/// Which migrations are pending. A database already up to date is not
+/// touched: the migrator's `CREATE TABLE IF NOT EXISTS` of its own table
+/// needs the table's owner on Citus, and a role that only reads and writes
+/// cardbatch's rows must still open it.
+async fn migrations_pending(connection: &mut PgConnection) -> Result<Pending, StoreError> {
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
         .fetch_all(&mut *connection)
         .await
@@ -99,7 +118,13 @@ async fn migrations_pending(connection: &mut PgConnection) -> Result<bool, Store
             sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
             _ => Err(error),
         })?;
-    Ok(MIGRATOR.iter().any(|migration| !applied.contains(&migration.version)))
+    Ok(if applied.is_empty() {
+        Pending::All
+    } else if MIGRATOR.iter().any(|migration| !applied.contains(&migration.version)) {
+        Pending::Some
+    } else {
+        Pending::None
+    })
 }
 
 /// The columns of the unique key a statement broke, if that is what

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::events::{
     CREATED_CARDS, CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, REGISTERED_CUSTOMERS, event_page,
@@ -46,7 +46,7 @@ impl SqliteStore {
         let name = url
             .file()
             .map_or_else(|| url.redacted(), |file| file.display().to_string());
-        let lock_wait = LockWait::new(name, open.lock_timeout, open.announce_waits);
+        let lock_wait = LockWait::new(name.clone(), open.lock_timeout, open.announce_waits);
         let options = SqliteConnectOptions::from_str(url.secret())?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -60,8 +60,30 @@ impl SqliteStore {
             // changed by many batches is then written back once, not each time.
             .pragma("wal_autocheckpoint", "16384")
             .pragma("temp_store", "memory");
+        let exists = url.file().is_none_or(|file| file.exists());
+        if !exists && !open.create {
+            return Err(StoreError::NoDatabase(name));
+        }
+        if !open.create {
+            // A file that is there but not cardbatch's (empty, or another
+            // program's), looked at read-only: nothing is written to it.
+            let mut look =
+                SqliteConnection::connect_with(&SqliteConnectOptions::from_str(url.secret())?.read_only(true)).await?;
+            let ours: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+            )
+            .fetch_one(&mut look)
+            .await?;
+            look.close().await?;
+            if !ours {
+                return Err(StoreError::NoDatabase(name));
+            }
+        }
         let pool = SqlitePoolOptions::new().max_connections(2).connect_lazy_with(options);
         lock_wait.retry(|| MIGRATOR.run(&pool)).await?;
+        if !exists && open.announce_created {
+            eprintln!("created a new cardbatch database at {name}");
+        }
         Ok(SqliteStore {
             pool,
             url: url.clone(),
