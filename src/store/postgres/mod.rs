@@ -82,7 +82,15 @@ impl PgStore {
             }
         }
         first.close().await?;
-        let pool = PgPoolOptions::new().max_connections(4).connect_lazy_with(options);
+        // Two pooled connections: an import's session holds one for the
+        // whole run while the store answers on the other. No more: sqlx puts
+        // a released connection back in the pool from a task of its own, so a
+        // statement right after another may not find it there yet and open a
+        // new one; on a role or server with few connections left, that one is
+        // refused and retried until the pool times out, although an idle one
+        // is back. At the limit, the pool waits for the idle one instead. An
+        // import's second lane opens a connection of its own, outside the pool.
+        let pool = PgPoolOptions::new().max_connections(2).connect_lazy_with(options);
         Ok(PgStore {
             pool,
             url: url.clone(),
