@@ -132,9 +132,11 @@ pub struct ImportArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
     /// Stop with exit 3 past N rejects in the run, or past N% of the records
-    /// read so far (judged from record 1,000 on).
-    #[arg(long, value_name = "N|N%", value_parser = parse_reject_limit)]
-    pub max_rejects: Option<RejectLimit>,
+    /// read so far (judged from record 1,000 on); none: never stop. Without
+    /// it, a run whose first 1,000 records are all rejected stops there
+    /// (exit 3: the wrong file or org).
+    #[arg(long, value_name = "N|N%|none", value_parser = parse_reject_limit)]
+    pub max_rejects: Option<MaxRejects>,
     /// Longest record read whole; a longer one is rejected as
     /// MALFORMED_RECORD and its raw text cut (keep the same value when resuming).
     #[arg(long, value_name = "BYTES", default_value_t = crate::import::reader::DEFAULT_MAX_RECORD_BYTES as u64,
@@ -545,9 +547,33 @@ fn top_level_help() -> String {
     )
 }
 
-/// `--max-rejects`: a count (`500`) or a share of the records read (`2%`, `0.5%`).
-fn parse_reject_limit(text: &str) -> Result<RejectLimit, String> {
-    match text.strip_suffix('%') {
+/// What `--max-rejects` says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxRejects {
+    /// `none`: the run never stops for its rejects, not even at the wrong-file guard.
+    Off,
+    Limit(RejectLimit),
+}
+
+impl MaxRejects {
+    /// The limit a run applies: the one given, none for `none`, and without
+    /// the flag the wrong-file guard.
+    pub fn applied(given: Option<MaxRejects>) -> Option<RejectLimit> {
+        match given {
+            None => Some(RejectLimit::WrongFile),
+            Some(MaxRejects::Off) => None,
+            Some(MaxRejects::Limit(limit)) => Some(limit),
+        }
+    }
+}
+
+/// `--max-rejects`: a count (`500`), a share of the records read (`2%`,
+/// `0.5%`), or `none`.
+fn parse_reject_limit(text: &str) -> Result<MaxRejects, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(MaxRejects::Off);
+    }
+    let limit = match text.strip_suffix('%') {
         Some(percent) => match percent.trim().parse::<f64>() {
             Ok(value) if (0.0..=100.0).contains(&value) => Ok(RejectLimit::Share(value / 100.0)),
             _ => Err(format!("{text:?} is not a share from 0% to 100%")),
@@ -555,6 +581,7 @@ fn parse_reject_limit(text: &str) -> Result<RejectLimit, String> {
         None => text
             .parse::<u64>()
             .map(RejectLimit::Count)
-            .map_err(|_| format!("{text:?} is not a count (500) or a share (2%)")),
-    }
+            .map_err(|_| format!("{text:?} is not a count (500), a share (2%) or none")),
+    }?;
+    Ok(MaxRejects::Limit(limit))
 }

@@ -178,7 +178,7 @@ pub enum Exit {
     Failed,
     /// 2: a usage, configuration or input error that needs a person.
     Usage,
-    /// 3: stopped at `--max-rejects`.
+    /// 3: stopped at `--max-rejects` or at the wrong-file guard.
     TooManyRejects,
     /// 4: an import completed, and the run has rejects (below `--max-rejects`).
     CompletedWithRejects,
@@ -215,9 +215,12 @@ Exit codes:
            same command again resumes
   2        a usage, configuration or input error that needs a person (bad flag,
            path, URL or input), found before anything is written
-  3        an import stopped at --max-rejects; what was committed stays
+  3        an import stopped at --max-rejects, or because every one of its first
+           1,000 records was rejected (the wrong file or org; --max-rejects none
+           goes on); what was committed stays
   4        an import completed with rejects (every record has its verdict; the
-           reject report lists the rejected ones), even if every record was rejected
+           reject report lists the rejected ones); an input of under 1,000
+           records is judged whole, even if every record was rejected
   130/143  an import stopped by SIGINT/SIGTERM at a batch boundary; running the
            same command again resumes";
 

@@ -7,11 +7,12 @@ use std::path::Path;
 
 use super::{Settings, print_json, print_stdout};
 use crate::batch::ImportKind;
-use crate::cli::ImportCommand;
+use crate::cli::{ImportCommand, MaxRejects};
 use crate::error::{CommandError, Exit, failed};
 use crate::import::input::{Input, InputError, default_report_path};
 use crate::import::interrupt::Interrupts;
-use crate::import::{Ending, ImportOptions, ImportResult, run_import};
+use crate::import::{Ending, ImportOptions, ImportResult, WRONG_FILE_MESSAGE, run_import};
+use crate::store::session::RejectLimit;
 use crate::store::{RunState, redact};
 
 pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<Exit, CommandError> {
@@ -56,7 +57,7 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         kind,
         format: args.format,
         batch_size: args.batch_size.map(|size| size as usize),
-        max_rejects: args.max_rejects,
+        max_rejects: MaxRejects::applied(args.max_rejects),
         max_record_bytes: args.max_record_bytes as usize,
         dry_run: args.dry_run,
         overwrite_external_ids: overwrite,
@@ -69,6 +70,7 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         "stopping at once; the batch in flight is not committed; resume with: {resume}"
     ))
     .map_err(|e| failed(format!("cannot listen for signals: {e}")))?;
+    let guarded = options.max_rejects == Some(RejectLimit::WrongFile);
     let ImportResult { summary, ending } = run_import(
         context.store.as_ref(),
         context.org_id,
@@ -96,12 +98,23 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
     Ok(match ending {
         Ending::Completed if summary.run_totals.rejected > 0 => Exit::CompletedWithRejects,
         Ending::Completed => Exit::Completed,
-        Ending::Aborted => Exit::TooManyRejects,
+        Ending::Aborted => {
+            if guarded {
+                eprintln!("cardbatch: {} stopped: {WRONG_FILE_MESSAGE}", summary.run_name());
+            } else {
+                eprintln!(
+                    "cardbatch: {} stopped at --max-rejects after record {}",
+                    summary.run_name(),
+                    summary.records_read
+                );
+            }
+            Exit::TooManyRejects
+        }
         Ending::Interrupted(signal) => {
             eprintln!(
-                "cardbatch: interrupted by {}: run {} stopped after record {}, every verdict through it committed; resume with: {resume}",
+                "cardbatch: interrupted by {}: {} stopped after record {}, every verdict through it committed; resume with: {resume}",
                 signal.name(),
-                summary.run_id,
+                summary.run_name(),
                 summary.records_read,
             );
             Exit::Interrupted(signal)

@@ -36,7 +36,7 @@ use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
 use crate::report::{ReadingSummary, RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
-use crate::store::session::RejectLimit;
+use crate::store::session::{RejectLimit, WRONG_FILE_RECORDS};
 use crate::store::{BatchOutcome, ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
 use interrupt::Interrupts;
@@ -46,6 +46,10 @@ use validate::{ValidationContext, validate_batch};
 
 /// Batches in flight between stages: enough to overlap reading, validating and writing.
 const CHANNEL_BATCHES: usize = 1;
+
+/// What the wrong-file guard says when it stops a run.
+pub const WRONG_FILE_MESSAGE: &str = "every one of the first 1,000 records was rejected: is this the right file and \
+                                      org? `--max-rejects none` imports it anyway";
 
 /// Records per batch when `--batch-size` is not given.
 pub const DEFAULT_BATCH_SIZE: usize = 10_000;
@@ -173,8 +177,9 @@ pub async fn run_import(
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
-        // A reject budget runs through the batches in order: one connection.
-        connections: if options.max_rejects.is_some() {
+        // A reject budget runs through the batches in order: one connection
+        // (the wrong-file guard judges only the first batches, written alone).
+        connections: if options.max_rejects.is_some_and(|limit| limit != RejectLimit::WrongFile) {
             1
         } else {
             options.connections
@@ -201,6 +206,15 @@ pub async fn run_import(
             before.run_id
         ));
         (before.records_committed, Ending::Completed, 0)
+    } else if options.max_rejects == Some(RejectLimit::WrongFile)
+        && before.records_committed >= WRONG_FILE_RECORDS
+        && before.rejected == before.records_committed
+    {
+        // The guard stopped this run (or would have): running the same
+        // command again stops it again; `--max-rejects none` goes on.
+        warnings.push(WRONG_FILE_MESSAGE.to_string());
+        session.finish(RunStatus::Aborted).await?;
+        (before.records_committed, Ending::Aborted, 0)
     } else {
         if before.records_committed > 0 {
             warnings.push(format!(
@@ -228,6 +242,9 @@ pub async fn run_import(
         }
         let read = outcome?;
         warnings.extend(read.warnings);
+        if read.ending == Ending::Aborted && options.max_rejects == Some(RejectLimit::WrongFile) {
+            warnings.push(WRONG_FILE_MESSAGE.to_string());
+        }
         let status = match read.ending {
             Ending::Completed => RunStatus::Completed,
             Ending::Aborted => RunStatus::Aborted,
@@ -261,7 +278,7 @@ pub async fn run_import(
         (false, Ending::Interrupted(_)) => "interrupted",
     };
     let summary = Summary {
-        run_id: after.run_id,
+        run_id: (!options.dry_run).then_some(after.run_id),
         kind: options.kind.to_string(),
         input: input.name.clone(),
         database: store.describe(),
@@ -365,7 +382,13 @@ async fn run_batches(
             end_or_error => {
                 // The input ended or could not be read: what was read before is written first.
                 if let Some(first) = held.take() {
-                    match session.write_batch(&first, options.max_rejects).await {
+                    match session
+                        .write_batch(
+                            &first,
+                            options.max_rejects.filter(|limit| limit.judges(first.first_record)),
+                        )
+                        .await
+                    {
                         Ok(outcome) => {
                             separators_stripped += first.separators_stripped;
                             if let Some(stop) = after_batch(session, &first, &outcome, input, progress, interrupts) {
@@ -384,18 +407,19 @@ async fn run_batches(
                 break;
             }
         };
-        if pairs && held.is_none() {
+        // The limit counts the whole run's rejects, earlier invocations included.
+        let limit = options.max_rejects.filter(|limit| limit.judges(batch.first_record));
+        if pairs && held.is_none() && limit.is_none() {
             held = Some(batch);
             continue;
         }
-        // The limit counts the whole run's rejects, earlier invocations included.
         let written = match held.take() {
             Some(first) => session
                 .write_pair(&first, &batch)
                 .await
                 .map(|[one, two]| vec![(first, one), (batch, two)]),
             None => session
-                .write_batch(&batch, options.max_rejects)
+                .write_batch(&batch, limit)
                 .await
                 .map(|outcome| vec![(batch, outcome)]),
         };

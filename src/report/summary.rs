@@ -7,7 +7,9 @@ use crate::import::reading::ReadingPlan;
 /// The run summary (`--json` on stdout, `--summary FILE`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Summary {
-    pub run_id: i64,
+    /// The run; none for a dry run, which stores nothing and so is no run
+    /// (its id would be the next real run's).
+    pub run_id: Option<i64>,
     pub kind: String,
     pub input: String,
     pub database: String,
@@ -52,11 +54,18 @@ pub struct ReadingSummary {
 }
 
 impl Summary {
+    /// `run 12`, or `the dry run`.
+    pub fn run_name(&self) -> String {
+        self.run_id
+            .map_or_else(|| "the dry run".to_string(), |id| format!("run {id}"))
+    }
+
     /// A few lines for a person at a terminal.
     pub fn to_text(&self) -> String {
         let mut text = format!(
-            "run {}: {} of {}: {}\n  {}\n  records read {}, inserted {}, unchanged {}, rejected {}, already committed {}, events {}, {} ms\n",
-            self.run_id,
+            "{}: {} of {}: {}\n  {}\n  records read {}, inserted {}, unchanged {}, rejected {}, already committed {}, events {}, {} ms\n",
+            self.run_id
+                .map_or_else(|| "dry run, nothing stored".to_string(), |id| format!("run {id}")),
             self.kind,
             self.input,
             self.status,

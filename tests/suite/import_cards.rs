@@ -83,6 +83,8 @@ fn dry_run_reports_everything_and_writes_nothing(backend: Backend) {
     let (code, summary) = ws.import(&["cards", "cards_every_reason.csv", "--dry-run"]);
     assert_eq!(code, 4);
     assert_eq!(summary["status"], "dry_run");
+    // A dry run is no run: it has no id to lend the real run that follows.
+    assert!(summary["run_id"].is_null(), "{summary}");
     assert_eq!(summary["inserted"], 5);
     assert_eq!(
         summary["rejected_by_reason"],
@@ -94,12 +96,25 @@ fn dry_run_reports_everything_and_writes_nothing(backend: Backend) {
     assert_eq!(report, expected("cards_every_reason.csv.expected-rejects.csv"));
     assert_eq!(ws.events(), events_before);
     assert_eq!(ws.ok_json(&["series", "list"]), series_before);
-    // The real run afterwards starts from scratch.
+    let listed = ws.ok_json(&["runs", "list", "--json"]);
+    let text = String::from_utf8(
+        ws.run(&["import", "cards", "cards_every_reason.csv", "--dry-run"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(text.starts_with("dry run, nothing stored: import_cards of"), "{text}");
+    assert_eq!(
+        ws.ok_json(&["runs", "list", "--json"]),
+        listed,
+        "a dry run is not listed"
+    );
+    // The real run afterwards starts from scratch, under an id no dry run printed.
     let (_, real) = ws.import(&["cards", "cards_every_reason.csv"]);
     assert_eq!(
         (real["inserted"].as_u64(), real["already_committed"].as_u64()),
         (Some(5), Some(0))
     );
+    assert!(real["run_id"].as_i64().is_some(), "{real}");
 }
 
 fn rerun_after_success_changes_nothing(backend: Backend) {

@@ -322,7 +322,81 @@ fn sqlite_database_is_one_file_after_every_command() {
     the_database_is_one_file_after_every_command();
 }
 
+/// The wrong file (or the wrong org): every one of the first 1,000 records
+/// rejected stops the run there with exit 3, again when the same command is
+/// run again; `--max-rejects none` imports it; a shorter file is judged whole.
+fn the_wrong_file_stops_at_its_first_thousand_records(backend: Backend) {
+    let ws = backend.workspace();
+    ws.import_setup();
+    let stored = ws.query_i64("SELECT count(*) FROM cards");
+    let mut rows: Vec<String> = (1..=1000).map(bad_row).collect();
+    rows.extend(good_rows(1, 2000));
+    ws.write("wrong.csv", csv(&rows));
+    // Small batches: the guard is judged across several, before pairs begin.
+    let args = ["import", "cards", "wrong.csv", "--batch-size", "300", "--json"];
+    let (code, summary, stderr) = json_out(&ws, &args);
+    assert_eq!(code, 3, "{summary} {stderr}");
+    assert_eq!(summary["status"], "aborted");
+    assert_eq!(
+        (
+            summary["records_read"].as_u64(),
+            summary["rejected"].as_u64(),
+            summary["inserted"].as_u64()
+        ),
+        (Some(1000), Some(1000), Some(0)),
+        "{summary}"
+    );
+    assert_accounted(&summary);
+    assert!(
+        summary["warnings"].to_string().contains("--max-rejects none")
+            && stderr.contains("is this the right file and org?"),
+        "{summary} {stderr}"
+    );
+    assert_eq!(ws.query_i64("SELECT count(*) FROM cards"), stored);
+    // A retry by the scheduler stops again, and changes nothing.
+    let (code, again, _) = json_out(&ws, &args);
+    assert_eq!(
+        (code, again["inserted"].as_u64(), again["status"].as_str()),
+        (3, Some(0), Some("aborted"))
+    );
+    assert_eq!(ws.query_i64("SELECT count(*) FROM cards"), stored);
+    // A person who knows better goes on.
+    let mut anyway = args.to_vec();
+    anyway.extend(["--max-rejects", "none"]);
+    let (code, rest, _) = json_out(&ws, &anyway);
+    assert_eq!(
+        (
+            code,
+            rest["inserted"].as_u64(),
+            rest["already_committed"].as_u64(),
+            rest["status"].as_str()
+        ),
+        (4, Some(2000), Some(1000), Some("completed")),
+        "{rest}"
+    );
+    assert_accounted(&rest);
+
+    // One good record among the first thousand: the file is imported.
+    let mut almost: Vec<String> = (2001..=2999).map(bad_row).collect();
+    almost.push(good_rows(5000, 1)[0].clone());
+    almost.extend((3001..=4000).map(bad_row));
+    ws.write("almost.csv", csv(&almost));
+    let (code, summary) = ws.import(&["cards", "almost.csv", "--batch-size", "300"]);
+    assert_eq!(
+        (code, summary["inserted"].as_u64(), summary["rejected"].as_u64()),
+        (4, Some(1), Some(1999))
+    );
+    // Fewer than 1,000 records, all rejected: judged whole.
+    ws.write("short.csv", csv(&(5001..=5999).map(bad_row).collect::<Vec<_>>()));
+    let (code, summary) = ws.import(&["cards", "short.csv"]);
+    assert_eq!(
+        (code, summary["rejected"].as_u64(), summary["status"].as_str()),
+        (4, Some(999), Some("completed"))
+    );
+}
+
 crate::on_every_backend!(
+    the_wrong_file_stops_at_its_first_thousand_records,
     exit_codes_tell_clean_from_rejected,
     a_share_of_rejects_stops_the_run,
     json_errors_go_to_stdout_in_the_platform_shape,

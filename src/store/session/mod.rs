@@ -51,7 +51,7 @@ use judge::{
 };
 use key_filter::KeyFilter;
 use plan::{BatchPlan, Budget, accepted, database_rejects, plan_batch, unchanged};
-pub use plan::{RejectLimit, SHARE_JUDGED_FROM};
+pub use plan::{RejectLimit, SHARE_JUDGED_FROM, WRONG_FILE_RECORDS};
 
 /// How long a transaction keeps taking batches before it commits. Every
 /// commit writes each page the transaction changed; card numbers are random,

@@ -54,6 +54,21 @@ pub enum RejectLimit {
     /// Rejects at most this share (0 to 1) of the records read so far,
     /// judged from record [`SHARE_JUDGED_FROM`] on.
     Share(f64),
+    /// The default wrong-file guard: the run stops at record
+    /// [`WRONG_FILE_RECORDS`] when every record through it was rejected (the
+    /// wrong file, or the wrong org); a shorter input is judged whole.
+    WrongFile,
+}
+
+/// The records the wrong-file guard judges: the run's first thousand.
+pub const WRONG_FILE_RECORDS: u64 = 1_000;
+
+impl RejectLimit {
+    /// Whether the limit can still stop a batch that starts at `first_record`:
+    /// the guard judges only the run's first [`WRONG_FILE_RECORDS`] records.
+    pub fn judges(&self, first_record: u64) -> bool {
+        !matches!(self, RejectLimit::WrongFile) || first_record <= WRONG_FILE_RECORDS
+    }
 }
 
 /// A share limit is first judged at this record: a handful of bad rows at
@@ -100,6 +115,16 @@ impl Budget {
                     }
                 }
                 (threshold_pending && over(threshold, count)).then_some(threshold)
+            }
+            RejectLimit::WrongFile => {
+                if !(first..=last).contains(&WRONG_FILE_RECORDS) {
+                    return None;
+                }
+                let judged = rejects
+                    .iter()
+                    .filter(|(record, _)| *record <= WRONG_FILE_RECORDS)
+                    .count() as u64;
+                (self.rejected_before + judged == WRONG_FILE_RECORDS).then_some(WRONG_FILE_RECORDS)
             }
         }
     }
@@ -215,5 +240,52 @@ mod tests {
         let past = batch(5001, 100, vec![missing(5050)]);
         assert_eq!(plan_batch(&past, vec![], share(0.01, 50)).stopped_at, Some(5050));
         assert_eq!(plan_batch(&past, vec![], share(0.01, 49)).stopped_at, None);
+    }
+
+    #[test]
+    fn the_guard_stops_only_when_every_one_of_the_first_thousand_is_rejected() {
+        let guard = |rejected_before| {
+            Some(Budget {
+                limit: RejectLimit::WrongFile,
+                rejected_before,
+            })
+        };
+        let all = |first: u64, count: u64| (first..first + count).map(missing).collect::<Vec<_>>();
+        // All of records 1 to 1000 rejected, in one batch of 2000: stopped at 1000.
+        let whole = plan_batch(&batch(1, 2000, all(1, 2000)), vec![], guard(0));
+        assert_eq!(
+            (whole.stopped_at, whole.accept_below, whole.rejects.len()),
+            (Some(1000), 1001, 1000)
+        );
+        // One record of the thousand passes (a database reject counts as a reject): no stop.
+        let mut one_good = all(1, 2000);
+        one_good.remove(499);
+        assert_eq!(
+            plan_batch(&batch(1, 2000, one_good.clone()), vec![], guard(0)).stopped_at,
+            None
+        );
+        assert_eq!(
+            plan_batch(&batch(1, 2000, one_good), vec![missing(500)], guard(0)).stopped_at,
+            Some(1000)
+        );
+        // Earlier batches' rejects count; a batch past the thousand is never stopped.
+        assert_eq!(
+            plan_batch(&batch(901, 200, all(901, 200)), vec![], guard(900)).stopped_at,
+            Some(1000)
+        );
+        assert_eq!(
+            plan_batch(&batch(901, 200, all(901, 200)), vec![], guard(899)).stopped_at,
+            None
+        );
+        assert_eq!(
+            plan_batch(&batch(1001, 100, all(1001, 100)), vec![], guard(1000)).stopped_at,
+            None
+        );
+        assert!(!RejectLimit::WrongFile.judges(1001) && RejectLimit::WrongFile.judges(1000));
+        // A shorter input is judged whole.
+        assert_eq!(
+            plan_batch(&batch(1, 999, all(1, 999)), vec![], guard(0)).stopped_at,
+            None
+        );
     }
 }
