@@ -3,16 +3,24 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::store::session::RejectLimit;
 
 /// Bulk import and batch processing of loyalty-card data.
 #[derive(Debug, Parser)]
-#[command(name = "cardbatch", version, about, after_help = top_level_help())]
+#[command(name = "cardbatch", version, about, after_help = top_level_help(), max_term_width = 100)]
 pub struct Cli {
-    /// Database URL: sqlite://FILE (default, created on first use) or postgres://...
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cardbatch.db", global = true)]
+    /// Database URL: sqlite://FILE (created by the first command that writes) or postgres://...
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://cardbatch.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// The org to work on.
@@ -81,9 +89,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), generated from the same definitions as --help.
-    #[command(after_help = "Examples:\n  cardbatch man > cardbatch.1 && man ./cardbatch.1")]
-    Man,
+    /// Print the top manual page (roff), or write one per command, generated from the same definitions as --help.
+    #[command(after_help = "Examples:\n  cardbatch man | man -l -\n  \
+                            cardbatch man --output /usr/local/share/man/man1 && man cardbatch-import-cards")]
+    Man {
+        /// Write every page (cardbatch.1, cardbatch-import-cards.1, ...) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +237,13 @@ pub enum RunsCommand {
     /// The org's runs, newest first: id, kind, input, status, records, start and end.
     #[command(after_help = "Examples:\n  cardbatch runs list\n  cardbatch runs list --json")]
     List {
+        /// Only runs of this kind: import_cards, import_external_ids, import_customers or generate.
+        #[arg(long, value_name = "KIND", value_parser = PossibleValuesParser::new(RUN_KINDS), hide_possible_values = true)]
+        kind: Option<String>,
+        /// Only runs with this status: running, completed, aborted or interrupted.
+        #[arg(long, value_name = "STATUS", value_parser = PossibleValuesParser::new(RUN_STATUSES),
+              hide_possible_values = true)]
+        status: Option<String>,
         /// Print JSON on stdout (and an error as one JSON object there, same exit code).
         #[arg(long)]
         json: bool,
@@ -246,11 +266,19 @@ pub struct RejectSelection {
     /// The run, as its summary or `runs list` shows it.
     #[arg(long = "run", value_name = "ID")]
     pub run_id: i64,
+    #[command(flatten)]
+    pub filter: RejectFilterArgs,
+}
+
+/// The filters `rejects export` and `rejects summary` share; a value that
+/// does not exist is refused (exit 2) with the valid ones listed.
+#[derive(Debug, Args)]
+pub struct RejectFilterArgs {
     /// Only rejects with this reason (e.g. CHECKSUM_INVALID).
-    #[arg(long, value_name = "REASON")]
-    pub reason: Option<String>,
+    #[arg(long, value_name = "REASON", value_parser = reject_reasons(), hide_possible_values = true)]
+    pub reason: Option<crate::domain::RejectReason>,
     /// Only rejects of this field (e.g. external_id).
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", value_parser = reject_fields(), hide_possible_values = true)]
     pub field: Option<String>,
 }
 
@@ -278,9 +306,8 @@ pub enum RejectsCommand {
         after_help = "Examples:\n  cardbatch rejects summary --run 7\n  cardbatch rejects summary --run 7 --json"
     )]
     Summary {
-        /// The run, as its summary or `runs list` shows it.
-        #[arg(long = "run", value_name = "ID")]
-        run_id: i64,
+        #[command(flatten)]
+        selection: RejectSelection,
         /// Print JSON on stdout (and an error as one JSON object there, same exit code).
         #[arg(long)]
         json: bool,
@@ -442,10 +469,10 @@ pub enum CardsCommand {
     )]
     SetExternalId {
         /// The card's number.
-        #[arg(long)]
+        #[arg(long, value_name = "NUMBER")]
         card_number: String,
         /// The external ID to give it (the org's rules apply).
-        #[arg(long)]
+        #[arg(long, value_name = "ID")]
         external_id: String,
     },
 }
@@ -516,7 +543,7 @@ impl Command {
         match self {
             Command::Import(ImportCommand::Cards(args) | ImportCommand::Customers(args))
             | Command::Import(ImportCommand::ExternalIds { args, .. }) => args.json,
-            Command::Runs(RunsCommand::List { json } | RunsCommand::Show { json, .. }) => *json,
+            Command::Runs(RunsCommand::List { json, .. } | RunsCommand::Show { json, .. }) => *json,
             Command::Rejects(RejectsCommand::Summary { json, .. }) => *json,
             Command::Db(DbCommand::Status { json }) => *json,
             _ => false,
@@ -565,6 +592,24 @@ impl MaxRejects {
             Some(MaxRejects::Limit(limit)) => Some(limit),
         }
     }
+}
+
+/// The kinds a run can have, as `runs list` shows them.
+pub const RUN_KINDS: [&str; 4] = ["import_cards", "import_external_ids", "import_customers", "generate"];
+
+/// The statuses a run can have.
+pub const RUN_STATUSES: [&str; 4] = ["running", "completed", "aborted", "interrupted"];
+
+/// `--reason`: one of the stable reject codes (clap lists them when one is unknown).
+fn reject_reasons() -> impl clap::builder::TypedValueParser<Value = crate::domain::RejectReason> {
+    use clap::builder::TypedValueParser;
+    PossibleValuesParser::new(crate::domain::RejectReason::ALL.map(|reason| reason.as_str()))
+        .try_map(|code| code.parse::<crate::domain::RejectReason>())
+}
+
+/// `--field`: one of the fields a reject can name.
+fn reject_fields() -> PossibleValuesParser {
+    PossibleValuesParser::new(crate::import::columns::every_field())
 }
 
 /// `--max-rejects`: a count (`500`), a share of the records read (`2%`,

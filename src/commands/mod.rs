@@ -6,6 +6,7 @@ mod db;
 mod export;
 mod external_id;
 mod import;
+mod man;
 mod org;
 mod rejects;
 mod runs;
@@ -41,14 +42,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
             print_stdout(&String::from_utf8_lossy(&out))?;
             return Ok(Exit::Completed);
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut out)
-                .map_err(output_failed)?;
-            print_stdout(&String::from_utf8_lossy(&out))?;
-            return Ok(Exit::Completed);
-        }
+        Command::Man { output } => return man::run(output.as_deref()),
         _ => {}
     }
     let settings = Settings {
@@ -85,7 +79,7 @@ async fn dispatch(settings: &Settings, command: Command) -> Result<Exit, Command
         Command::Report { run_id, output } => rejects::report(settings, run_id, output).await,
         Command::Events(command) => export::events(settings, command).await,
         Command::Db(command) => db::run(settings, command).await,
-        Command::Completions { .. } | Command::Man => Ok(Exit::Completed),
+        Command::Completions { .. } | Command::Man { .. } => Ok(Exit::Completed),
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) async fn run(settings: &Settings, command: RejectsCommand) -> Result<
             as_input,
             output,
         } => export(settings, selection, as_input, output).await,
-        RejectsCommand::Summary { run_id, .. } => summary(settings, run_id).await,
+        RejectsCommand::Summary { selection, .. } => summary(settings, selection).await,
     }
 }
 
@@ -31,7 +31,7 @@ pub(super) async fn report(settings: &Settings, run_id: i64, output: PathBuf) ->
     let outputs = settings.check_outputs(None, &[("--output", &output)])?;
     let context = settings.open().await?;
     let run = find_run(&context, run_id).await?;
-    let review = review(&mut rejects_of(&context, run_id), &run)
+    let review = review(&mut rejects_of(&context, run_id), &run, &RejectFilter::default())
         .await
         .map_err(review_failed)?;
     let page = html::render(&run, &review, &context.store.describe());
@@ -47,15 +47,7 @@ async fn export(
     as_input: bool,
     output: Option<PathBuf>,
 ) -> Result<Exit, CommandError> {
-    let filter = RejectFilter {
-        reason: selection
-            .reason
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: String| usage(format!("--reason: {e}")))?,
-        field: selection.field.clone(),
-    };
+    let filter = filter_of(&selection);
     let outputs = match &output {
         Some(path) => settings.check_outputs(None, &[("--output", path)])?,
         None => Vec::new(),
@@ -89,12 +81,16 @@ async fn export(
     Ok(Exit::Completed)
 }
 
-async fn summary(settings: &Settings, run_id: i64) -> Result<Exit, CommandError> {
+async fn summary(settings: &Settings, selection: RejectSelection) -> Result<Exit, CommandError> {
     let context = settings.open().await?;
-    let run = find_run(&context, run_id).await?;
-    let review = review(&mut rejects_of(&context, run_id), &run)
-        .await
-        .map_err(review_failed)?;
+    let run = find_run(&context, selection.run_id).await?;
+    let review = review(
+        &mut rejects_of(&context, selection.run_id),
+        &run,
+        &filter_of(&selection),
+    )
+    .await
+    .map_err(review_failed)?;
     if settings.json {
         return print_json(&json!({
             "run": run_json(&run),
@@ -134,6 +130,13 @@ async fn summary(settings: &Settings, run_id: i64) -> Result<Exit, CommandError>
     text.push_str(&aligned(&["REASON", "FIELD", "COUNT", "EXAMPLES"], &rows));
     print_stdout(&text)?;
     Ok(Exit::Completed)
+}
+
+fn filter_of(selection: &RejectSelection) -> RejectFilter {
+    RejectFilter {
+        reason: selection.filter.reason,
+        field: selection.filter.field.clone(),
+    }
 }
 
 /// A value on one line, at most `max` characters.

@@ -12,8 +12,12 @@ use crate::store::RunInfo;
 pub(super) async fn run(settings: &Settings, command: RunsCommand) -> Result<Exit, CommandError> {
     let context = settings.open().await?;
     match command {
-        RunsCommand::List { .. } => {
-            let runs = context.store.list_runs(context.org_id).await?;
+        RunsCommand::List { kind, status, .. } => {
+            let mut runs = context.store.list_runs(context.org_id).await?;
+            runs.retain(|run| {
+                kind.as_ref().is_none_or(|kind| *kind == run.kind)
+                    && status.as_ref().is_none_or(|status| status == run.status.as_str())
+            });
             if settings.json {
                 print_json(&json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()}))?;
             } else {

@@ -92,6 +92,19 @@ pub fn columns(kind: ImportKind) -> &'static [Column] {
     }
 }
 
+/// Every field any import kind has, once each, as a reject names it.
+pub fn every_field() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for kind in [ImportKind::Cards, ImportKind::ExternalIds, ImportKind::Customers] {
+        for column in columns(kind) {
+            if !names.contains(&column.name) {
+                names.push(column.name);
+            }
+        }
+    }
+    names
+}
+
 /// The column a CSV header name or JSON key stands for.
 pub fn find_column(kind: ImportKind, name: &str) -> Option<usize> {
     columns(kind)

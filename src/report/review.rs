@@ -88,13 +88,13 @@ pub const BINS: usize = 200;
 
 /// Groups the run's rejects by reason and field, keeping the first examples
 /// of each, and bins their records along the run's `records` records.
-pub async fn review(pages: &mut dyn RejectPages, run: &RunInfo) -> Result<Review, ReviewError> {
+pub async fn review(pages: &mut dyn RejectPages, run: &RunInfo, filter: &RejectFilter) -> Result<Review, ReviewError> {
     let reader = FieldReader::for_run(run);
     let records = run.records_committed.max(1);
     let mut groups: BTreeMap<(RejectReason, String), Group> = BTreeMap::new();
     let mut bins = vec![0u64; BINS];
     let mut total = 0;
-    for_each_reject(pages, &RejectFilter::default(), |row| {
+    for_each_reject(pages, filter, |row| {
         total += 1;
         let bin = ((row.record.saturating_sub(1)) * BINS as u64 / records).min(BINS as u64 - 1);
         bins[bin as usize] += 1;

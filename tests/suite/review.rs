@@ -103,6 +103,94 @@ fn export_filters_by_reason_and_field(backend: Backend) {
     assert!(!out.exists());
 }
 
+/// A filter value that does not exist is exit 2 listing the valid ones (not
+/// an empty report); `rejects summary` takes the same filters as `export`.
+fn every_filter_value_is_checked_and_summary_filters_too(backend: Backend) {
+    let ws = backend.workspace();
+    every_reason(&ws, "cards_every_reason.csv");
+    for (args, valid) in [
+        (
+            &["rejects", "export", "--run", "1", "--field", "card_nmuber"][..],
+            "card_number, series_code",
+        ),
+        (
+            &["rejects", "summary", "--run", "1", "--field", "card_nmuber"][..],
+            "external_id",
+        ),
+        (
+            &["rejects", "summary", "--run", "1", "--reason", "TOO_SHINY"][..],
+            "CHECKSUM_INVALID",
+        ),
+        (
+            &["rejects", "export", "--run", "1", "--reason", "TOO_SHINY"][..],
+            "DUPLICATE_IN_DATABASE",
+        ),
+        (
+            &["runs", "list", "--kind", "imports"][..],
+            "import_cards, import_external_ids",
+        ),
+        (
+            &["runs", "list", "--status", "done"][..],
+            "running, completed, aborted, interrupted",
+        ),
+    ] {
+        let output = ws.run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(valid), "{args:?} lists the valid values: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    let summary = ws.ok_json(&[
+        "rejects",
+        "summary",
+        "--run",
+        "1",
+        "--reason",
+        "LENGTH_MISMATCH",
+        "--field",
+        "external_id",
+        "--json",
+    ]);
+    assert_eq!(summary["rejected"], 1, "{summary}");
+    assert_eq!(summary["groups"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(summary["groups"][0]["examples"][0]["value"], "CX0000009");
+    let by_reason = ws.ok_json(&[
+        "rejects",
+        "summary",
+        "--run",
+        "1",
+        "--reason",
+        "LENGTH_MISMATCH",
+        "--json",
+    ]);
+    assert_eq!(by_reason["rejected"], 2, "{by_reason}");
+    let by_field = ws.ok_json(&["rejects", "summary", "--run", "1", "--field", "card_number", "--json"]);
+    let groups = by_field["groups"].as_array().unwrap();
+    assert!(
+        groups.len() > 1 && groups.iter().all(|g| g["field"] == "card_number"),
+        "{by_field}"
+    );
+    // The runs list filters by kind and status.
+    ws.ok_json(&["cards", "generate", "--series-code", "LUHN1", "--count", "2"]);
+    let kinds = |args: &[&str]| -> Vec<String> {
+        let mut full = vec!["runs", "list", "--json"];
+        full.extend_from_slice(args);
+        ws.ok_json(&full)["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| format!("{} {}", run["kind"].as_str().unwrap(), run["status"].as_str().unwrap()))
+            .collect()
+    };
+    assert_eq!(kinds(&[]).len(), 2);
+    assert_eq!(kinds(&["--kind", "generate"]), ["generate completed"]);
+    assert_eq!(
+        kinds(&["--kind", "import_cards", "--status", "completed"]),
+        ["import_cards completed"]
+    );
+    assert!(kinds(&["--status", "aborted"]).is_empty());
+}
+
 fn rejects_come_back_as_input_to_fix_and_import(backend: Backend) {
     for (file, fixed_name) in [
         ("cards_every_reason.csv", "fixed.csv"),
@@ -389,6 +477,7 @@ fn the_html_report_renders_in_a_browser(backend: Backend) {
 }
 
 crate::on_every_backend!(
+    every_filter_value_is_checked_and_summary_filters_too,
     summary_groups_rejects_by_reason_and_field,
     export_filters_by_reason_and_field,
     rejects_come_back_as_input_to_fix_and_import,

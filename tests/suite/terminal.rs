@@ -124,7 +124,7 @@ fn help_ends_with_examples_and_the_exit_codes() {
         .unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
     assert!(
-        help.contains("--max-rejects <N|N%>") && help.contains("cardbatch import cards drop.csv"),
+        help.contains("--max-rejects <N|N%|none>") && help.contains("cardbatch import cards drop.csv"),
         "{help}"
     );
 }
@@ -163,15 +163,153 @@ fn completions_and_man_page_come_from_the_same_definition() {
         .output()
         .unwrap();
     let page = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        page.starts_with(".ie") || page.contains(".TH cardbatch"),
-        "{}",
-        &page[..200.min(page.len())]
-    );
-    assert!(
-        page.contains("import") && page.contains("Exit codes"),
-        "the man page has the commands and exit codes"
-    );
+    assert!(page.contains(".TH cardbatch"), "{}", &page[..200.min(page.len())]);
+}
+
+/// A page as `man` prints it, without its overstrikes (`N\bN` for bold).
+fn plain(rendered: &str) -> String {
+    let mut text = String::new();
+    for c in rendered.chars() {
+        if c == '\u{8}' {
+            text.pop();
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
+/// Every command and subcommand: its page's name (`cardbatch-import-cards`),
+/// its path on the command line (`import cards`), its definition.
+fn every_command(command: &clap::Command, path: &[String], out: &mut Vec<(String, Vec<String>, clap::Command)>) {
+    let name = std::iter::once("cardbatch".to_string())
+        .chain(path.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("-");
+    out.push((name, path.to_vec(), command.clone()));
+    for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+        let mut longer = path.to_vec();
+        longer.push(sub.get_name().to_string());
+        every_command(sub, &longer, out);
+    }
+}
+
+/// `man --output DIR` writes a page per command; each, rendered by `man -l`,
+/// names every flag of its command, and the exit-code table keeps its columns.
+#[test]
+fn man_pages_render_one_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(assert_cmd::cargo::cargo_bin!("cardbatch"))
+        .args(["man", "--output"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut commands = Vec::new();
+    every_command(&Cli::command(), &[], &mut commands);
+    assert!(commands.len() > 30, "{}", commands.len());
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    written.sort();
+    let mut expected: Vec<String> = commands.iter().map(|(name, _, _)| format!("{name}.1")).collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    for (name, _, command) in &commands {
+        let rendered = Command::new("man")
+            .arg("-l")
+            .arg(dir.path().join(format!("{name}.1")))
+            .env("MANWIDTH", "100")
+            .env("PAGER", "cat")
+            .output()
+            .expect("man (man-db) renders the page");
+        assert!(
+            rendered.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        let text = plain(&String::from_utf8_lossy(&rendered.stdout));
+        for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
+            if let Some(long) = arg.get_long() {
+                assert!(text.contains(&format!("--{long}")), "{name}.1 lacks --{long}:\n{text}");
+            }
+        }
+        for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+            assert!(
+                text.contains(&format!("{name}-{}(1)", sub.get_name())),
+                "{name}.1 lacks its subcommand {}",
+                sub.get_name()
+            );
+        }
+    }
+    // The exit codes of the top page: one row per code, the meanings in one column.
+    let text = plain(&String::from_utf8_lossy(
+        &Command::new("man")
+            .arg("-l")
+            .arg(dir.path().join("cardbatch.1"))
+            .env("MANWIDTH", "100")
+            .env("PAGER", "cat")
+            .output()
+            .unwrap()
+            .stdout,
+    ));
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            let code = line.trim_start().split(' ').next().unwrap_or("");
+            ["0", "1", "2", "3", "4", "130/143"].contains(&code) && line.trim_start().len() > 20
+        })
+        .collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    let column = |line: &str| {
+        let start = line.len() - line.trim_start().len();
+        let code_end = start + line.trim_start().find(' ').unwrap();
+        code_end + line[code_end..].len() - line[code_end..].trim_start().len()
+    };
+    let first = column(rows[0]);
+    assert!(rows.iter().all(|row| column(row) == first), "{rows:#?}");
 }
 
 crate::on_every_backend!(progress_counts_committed_records);
+
+/// Every command's `--help` fits 100 columns, shows each default, never
+/// shows a flag with a default as required, and never shows the value of
+/// `DATABASE_URL` (a password may be in it).
+#[test]
+fn help_fits_100_columns_and_shows_defaults() {
+    let mut commands = Vec::new();
+    every_command(&Cli::command(), &[], &mut commands);
+    for (name, path, command) in &commands {
+        let output = Command::new(assert_cmd::cargo::cargo_bin!("cardbatch"))
+            .args(path)
+            .arg("--help")
+            .env("DATABASE_URL", "postgres://cardbatch:s3cret@db.example/cards")
+            .env("COLUMNS", "200")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}");
+        let help = String::from_utf8(output.stdout).unwrap();
+        for line in help.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{name} --help, {} columns: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(!help.contains("s3cret"), "{name} --help shows DATABASE_URL's value");
+        let usage = help.lines().find(|line| line.starts_with("Usage:")).unwrap();
+        assert!(!usage.contains("--database-url"), "{usage}");
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
+            for default in arg.get_default_values() {
+                let shown = format!("[default: {}]", default.to_string_lossy());
+                assert!(
+                    flat.contains(&shown),
+                    "{name} --help lacks {shown} of --{:?}",
+                    arg.get_long()
+                );
+            }
+        }
+    }
+}
