@@ -36,6 +36,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
     pub lock_timeout: u64,
 
+    /// Colour in logs, the progress bar, help and errors: auto (where that
+    /// stream is a terminal and NO_COLOR is not set), always or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -592,6 +597,63 @@ impl MaxRejects {
             Some(MaxRejects::Limit(limit)) => Some(limit),
         }
     }
+}
+
+/// `--color`: when output gets colour codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether a stream gets colour: always, never, or for `auto` when it is
+    /// a terminal and `NO_COLOR` is unset or empty (https://no-color.org).
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && !no_color(),
+        }
+    }
+
+    /// The choice a command line makes, read before clap parses it so that
+    /// clap's own help and errors follow it (the last `--color` wins, as in
+    /// clap; a value clap will refuse counts as `auto`).
+    pub fn from_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ColorChoice {
+        let mut choice = ColorChoice::Auto;
+        let mut args = args.into_iter().map(|arg| arg.to_string_lossy().into_owned());
+        while let Some(arg) = args.next() {
+            if arg == "--" {
+                break;
+            }
+            let value = match arg.strip_prefix("--color") {
+                Some("") => args.next(),
+                Some(rest) => rest.strip_prefix('=').map(str::to_string),
+                None => None,
+            };
+            if let Some(value) = value {
+                choice = <ColorChoice as clap::ValueEnum>::from_str(&value, false).unwrap_or(ColorChoice::Auto);
+            }
+        }
+        choice
+    }
+
+    /// The same choice in clap's terms, for its help and errors.
+    pub fn for_clap(self) -> clap::ColorChoice {
+        match self {
+            ColorChoice::Always => clap::ColorChoice::Always,
+            ColorChoice::Never => clap::ColorChoice::Never,
+            ColorChoice::Auto if no_color() => clap::ColorChoice::Never,
+            ColorChoice::Auto => clap::ColorChoice::Auto,
+        }
+    }
+}
+
+/// Whether `NO_COLOR` asks for no colour: set, and not empty.
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
 }
 
 /// The kinds a run can have, as `runs list` shows them.

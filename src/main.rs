@@ -3,18 +3,26 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
-use cardbatch::cli::Cli;
+use cardbatch::cli::{Cli, ColorChoice};
 use cardbatch::error::{CommandError, Exit};
 
 fn main() -> ExitCode {
     keep_batch_buffers_out_of_the_heap();
-    let cli = match Cli::try_parse() {
+    let color = ColorChoice::from_args(std::env::args_os());
+    let parsed = Cli::command()
+        .color(color.for_clap())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return bad_command_line(error),
     };
-    init_logging(cli.quiet);
+    let stderr_color = cli.color.enabled(std::io::stderr().is_terminal());
+    // The progress bar draws through `console`, which knows nothing of NO_COLOR.
+    console::set_colors_enabled_stderr(stderr_color);
+    init_logging(cli.quiet, stderr_color);
     // Named threads, so that a profile tells the stages apart.
     let _ = rayon::ThreadPoolBuilder::new()
         .thread_name(|index| format!("cardbatch-cpu-{index}"))
@@ -95,14 +103,15 @@ fn report(error: &CommandError, json: bool) {
 
 /// Logs go to stderr. Without `RUST_LOG`, only cardbatch's own warnings
 /// (errors with `--quiet`) are shown, never a library's log lines.
-fn init_logging(quiet: bool) {
+fn init_logging(quiet: bool, color: bool) {
     let default = if quiet { "cardbatch=error" } else { "cardbatch=warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colour codes only where a person reads them: a log written to a file stays plain text.
+    // Colour codes only where a person reads them (`--color`, NO_COLOR): a
+    // log written to a file stays plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(color)
         .init();
 }

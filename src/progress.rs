@@ -25,8 +25,7 @@ pub struct Progress {
 }
 
 /// The bar once the first batch gives an estimate of the total.
-const BAR: &str =
-    "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} records committed ({percent}%), {msg}, ETA {eta}";
+const BAR: &str = "{spinner:.green} [{elapsed_precise}] [{bar:30.cyan/blue}] {pos}/{len} records committed ({percent}%), {msg}, ETA {eta}";
 
 impl Progress {
     /// A display for an input of `total_bytes` (as stored: compressed for
@@ -44,7 +43,7 @@ impl Progress {
         }
         // Until the first batch is written there is nothing to count.
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+        let style = ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         bar.set_style(style);
         bar.set_message("reading and judging the first records");

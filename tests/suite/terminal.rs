@@ -271,8 +271,6 @@ fn man_pages_render_one_per_command() {
     assert!(rows.iter().all(|row| column(row) == first), "{rows:#?}");
 }
 
-crate::on_every_backend!(progress_counts_committed_records);
-
 /// Every command's `--help` fits 100 columns, shows each default, never
 /// shows a flag with a default as required, and never shows the value of
 /// `DATABASE_URL` (a password may be in it).
@@ -313,3 +311,103 @@ fn help_fits_100_columns_and_shows_defaults() {
         }
     }
 }
+
+/// Runs `cardbatch ARGS` under a pseudo-terminal (`script`) with `env`; returns the transcript.
+fn on_a_terminal(ws: &crate::common::Workspace, args: &str, env: &[(&str, &str)]) -> String {
+    let binary = assert_cmd::cargo::cargo_bin!("cardbatch");
+    let mut command = Command::new("script");
+    command
+        .args(["-qefc", &format!("{} {args}", binary.display()), "/dev/null"])
+        .current_dir(ws.path(""))
+        .env("DATABASE_URL", &ws.url)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("script (bsdutils) gives a pseudo-terminal");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Whether `text` holds an SGR colour sequence (ESC [ ... m); cursor moves do not count.
+fn coloured(text: &str) -> bool {
+    text.split('\u{1b}').skip(1).any(|tail| {
+        tail.strip_prefix('[').is_some_and(|rest| {
+            let end = rest.find(|c: char| !c.is_ascii_digit() && c != ';');
+            end.is_some_and(|end| end > 0 && rest[end..].starts_with('m'))
+        })
+    })
+}
+
+/// `--color auto|always|never` on every command; `auto` means a terminal on
+/// that stream and NO_COLOR unset; NO_COLOR reaches the logs and the bar.
+fn colour_follows_color_and_no_color(backend: Backend) {
+    let ws = backend.workspace();
+    ws.import_setup();
+    ws.write("big.csv", big_cards_file(30_000));
+    let import = "import cards big.csv --batch-size 5000 --max-rejects none";
+    // On a terminal, by default: the progress bar and the log lines are coloured.
+    let transcript = on_a_terminal(&ws, import, &[("RUST_LOG", "cardbatch=info")]);
+    assert!(
+        transcript.contains("records committed") && coloured(&transcript),
+        "{transcript:?}"
+    );
+    for env in [
+        &[("RUST_LOG", "cardbatch=info"), ("NO_COLOR", "1")][..],
+        &[("RUST_LOG", "cardbatch=info")],
+    ] {
+        let args = if env.len() == 2 {
+            "runs list".to_string()
+        } else {
+            "runs list --color never".to_string()
+        };
+        let transcript = on_a_terminal(&ws, &args, env);
+        assert!(transcript.contains("opened store"), "{transcript:?}");
+        assert!(!coloured(&transcript), "{args} {env:?}: {transcript:?}");
+    }
+    let transcript = on_a_terminal(&ws, "runs list", &[("RUST_LOG", "cardbatch=info"), ("NO_COLOR", "")]);
+    assert!(coloured(&transcript), "an empty NO_COLOR is unset: {transcript:?}");
+    ws.write("big2.csv", big_cards_file(30_000).replace("6001", "6002"));
+    let transcript = on_a_terminal(
+        &ws,
+        &format!("{import} --color never").replace("big.csv", "big2.csv"),
+        &[],
+    );
+    assert!(
+        transcript.contains("records committed") && !coloured(&transcript),
+        "{transcript:?}"
+    );
+    // Off a terminal: plain by default, coloured when asked, clap's help too.
+    let mut command = ws.cmd();
+    let plain = command
+        .env("RUST_LOG", "cardbatch=info")
+        .args(["runs", "list"])
+        .output()
+        .unwrap();
+    assert!(!coloured(&String::from_utf8_lossy(&plain.stderr)));
+    let mut command = ws.cmd();
+    let forced = command
+        .env("RUST_LOG", "cardbatch=info")
+        .env("NO_COLOR", "1")
+        .args(["runs", "list", "--color", "always"])
+        .output()
+        .unwrap();
+    assert!(
+        coloured(&String::from_utf8_lossy(&forced.stderr)),
+        "--color always wins over NO_COLOR"
+    );
+    let help = ws
+        .cmd()
+        .args(["--color=always", "import", "cards", "--help"])
+        .output()
+        .unwrap();
+    assert!(coloured(&String::from_utf8_lossy(&help.stdout)));
+    let refused = ws
+        .cmd()
+        .args(["runs", "list", "--color", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+crate::on_every_backend!(progress_counts_committed_records, colour_follows_color_and_no_color);
