@@ -54,6 +54,7 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
         input_format: cardbatch::batch::Format::Csv,
         input_header: None,
         reading_plan: String::new(),
+        input_details: Default::default(),
         dry_run: false,
         group_commits: true,
         overwrite_external_ids: false,

@@ -47,6 +47,9 @@ pub(super) fn run_json(run: &RunInfo) -> Value {
         "kind": run.kind,
         "input": run.input,
         "input_format": run.input_format,
+        "input_path": run.input_details.path,
+        "input_size": run.input_details.size,
+        "input_sha256": run.input_details.sha256,
         "status": run.status.as_str(),
         "records_read": run.records_committed,
         "inserted": run.inserted,
@@ -134,6 +137,20 @@ fn details(run: &RunInfo) -> String {
         ("kind", run.kind.clone()),
         ("input", run.input.clone().unwrap_or_else(|| "-".into())),
         ("format", run.input_format.clone().unwrap_or_else(|| "-".into())),
+        (
+            "input path",
+            run.input_details.path.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "input size",
+            run.input_details
+                .size
+                .map_or_else(|| "-".into(), |size| format!("{size} bytes")),
+        ),
+        (
+            "input sha256",
+            run.input_details.sha256.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("status", run.status.as_str().to_string()),
         ("records read", run.records_committed.to_string()),
         ("inserted", run.inserted.to_string()),

@@ -33,6 +33,10 @@ pub struct Input {
     pub gzip: bool,
     pub format: Format,
     pub hash: String,
+    /// The SHA-256 of the file as stored (compressed, for gzip), in hex.
+    pub sha256: String,
+    /// The file's absolute path, for the report (`None` for stdin).
+    pub shown_path: Option<String>,
     /// Size in bytes as stored (compressed, for gzip).
     pub size: u64,
     /// Bytes of the stored file read so far, for the progress display.
@@ -64,23 +68,27 @@ impl Input {
             .map_err(unreadable)?
             == 2
             && magic == [0x1f, 0x8b];
-        // A compressed input is identified by its records: gzip's header
-        // keeps a time stamp, so the same records compressed twice differ.
-        let mut hasher = blake3::Hasher::new();
-        let file = File::open(&path).map_err(unreadable)?;
-        if gzip {
-            hasher.update_reader(MultiGzDecoder::new(BufReader::new(file)))
-        } else {
-            hasher.update_reader(file)
-        }
-        .map_err(unreadable)?;
+        // The run key and the file's SHA-256 (for people comparing it with
+        // `sha256sum`) are computed at once, each reading the file.
+        let (hash, sha256) = std::thread::scope(|scope| {
+            let sha256 = scope.spawn(|| sha256_of(&path));
+            (content_hash(&path, gzip), sha256.join())
+        });
+        let sha256 = sha256.unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked")));
         let mut input = Input {
             name: name.to_string(),
+            shown_path: spool.is_none().then(|| {
+                std::path::absolute(&path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string()
+            }),
             path,
             _spool: spool,
             gzip,
             format: Format::Csv,
-            hash: hasher.finalize().to_hex().to_string(),
+            hash: hash.map_err(unreadable)?,
+            sha256: sha256.map_err(unreadable)?,
             size: metadata.len(),
             bytes_read: Arc::new(AtomicU64::new(0)),
         };
@@ -131,6 +139,38 @@ impl Input {
             return Ok(if first == b'{' { Format::Jsonl } else { Format::Csv });
         }
     }
+}
+
+/// The run key: the BLAKE3 hash of the content. A compressed input is
+/// identified by its records: gzip's header keeps a time stamp, so the same
+/// records compressed twice differ.
+fn content_hash(path: &Path, gzip: bool) -> io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let file = File::open(path)?;
+    if gzip {
+        hasher.update_reader(MultiGzDecoder::new(BufReader::new(file)))?;
+    } else {
+        hasher.update_reader(file)?;
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// The SHA-256 of the file's bytes as stored, in hex.
+fn sha256_of(path: &Path) -> io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// The default reject report of a run of input `name` (`-` for stdin,

@@ -37,7 +37,7 @@ use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
 use crate::report::{ReadingSummary, RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::session::{RejectLimit, WRONG_FILE_RECORDS};
-use crate::store::{BatchOutcome, ImportSession, ImportStart, RunState, RunStatus, Store, begin_import};
+use crate::store::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, Store, begin_import};
 use input::{Format, Input};
 use interrupt::Interrupts;
 use reader::{OpenedSource, RecordBatch, RecordSource, open_source};
@@ -174,6 +174,11 @@ pub async fn run_import(
         input_format: input.format,
         input_header: opened.source.header().map(str::to_string),
         reading_plan: opened.plan.to_stored(),
+        input_details: InputDetails {
+            path: input.shown_path.clone(),
+            size: Some(input.size),
+            sha256: Some(input.sha256.clone()),
+        },
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,

@@ -329,6 +329,7 @@ mod tests {
             input_header: header.map(str::to_string),
             reading_plan: None,
             reject_report: None,
+            input_details: Default::default(),
             status: RunStatus::Completed,
             records_committed: 10,
             inserted: 5,

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
 use super::session::backend::{CardExternalId, CardKeys, CustomerKeys, Holder, StoredCard};
-use super::{CardView, RunCard, RunInfo, RunState, RunStatus, StoreError};
+use super::{CardView, InputDetails, RunCard, RunInfo, RunState, RunStatus, StoreError};
 use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{NewSeries, RejectReason, Series};
@@ -176,6 +176,11 @@ where
         input_header: row.optional_text("input_header")?,
         reading_plan: state.reading_plan,
         reject_report: state.reject_report,
+        input_details: InputDetails {
+            path: row.optional_text("input_path")?,
+            size: row.optional_integer("input_size")?.map(|size| size as u64),
+            sha256: row.optional_text("input_sha256")?,
+        },
         status: state.status,
         records_committed: state.records_committed,
         inserted: state.inserted,

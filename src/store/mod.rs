@@ -23,7 +23,7 @@ use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
 pub use events::{EventPayload, EventRecord};
 pub use postgres::PgStore;
 pub use session::backend::ImportBackend;
-pub use session::{BatchOutcome, ImportSession, ImportStart, RunState, RunStatus};
+pub use session::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus};
 pub use sqlite::SqliteStore;
 pub use url::{Backend, DatabaseUrl, UrlError, redact};
 
@@ -567,6 +567,8 @@ pub struct RunInfo {
     pub reading_plan: Option<String>,
     /// The reject report the run last wrote.
     pub reject_report: Option<String>,
+    /// Where its input was, its size and SHA-256.
+    pub input_details: InputDetails,
     pub status: RunStatus,
     /// Every record up to this number has its verdict committed.
     pub records_committed: u64,
@@ -583,7 +585,7 @@ pub struct RunInfo {
 /// The columns of [`RunInfo`], in SQL both stores run (PostgreSQL's
 /// timestamps rendered as the text SQLite stores).
 const RUN_INFO_COLUMNS: &str = "id, kind, input_name, input_format, input_header, reading_plan, reject_report, status, \
-     records_committed, inserted, unchanged, rejected, already_committed";
+     records_committed, inserted, unchanged, rejected, already_committed, input_path, input_size, input_sha256";
 
 /// Opens an import session on `store`.
 pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {

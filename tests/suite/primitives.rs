@@ -20,6 +20,7 @@ fn start(dry_run: bool) -> ImportStart {
         input_format: cardbatch::batch::Format::Csv,
         input_header: Some("card_number,series_code".into()),
         reading_plan: String::new(),
+        input_details: Default::default(),
         dry_run,
         group_commits: false,
         overwrite_external_ids: false,

@@ -116,8 +116,9 @@ pub(super) async fn open(
     // A dry run's row has no input hash, so it never collides with the real run of the same input.
     let input_hash = (!start.dry_run).then_some(&start.input_hash);
     let created = sqlx::query(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8::timestamptz) ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
+         input_path, input_size, input_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8::timestamptz, $9, $10, $11) \
+         ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
          RETURNING id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report",
     )
     .bind(org_id)
@@ -128,6 +129,9 @@ pub(super) async fn open(
     .bind(&start.input_header)
     .bind(&start.reading_plan)
     .bind(now())
+    .bind(&start.input_details.path)
+    .bind(start.input_details.size.map(|size| size as i64))
+    .bind(&start.input_details.sha256)
     .fetch_optional(&mut *connection)
     .await?;
     let mut run = match created {

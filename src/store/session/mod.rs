@@ -84,6 +84,8 @@ pub struct ImportStart {
     pub input_header: Option<String>,
     /// How the input is read ([`crate::import::reading::ReadingPlan`], JSON), stored with a new run.
     pub reading_plan: String,
+    /// Where the input is, its size and SHA-256, stored with a new run.
+    pub input_details: InputDetails,
     pub dry_run: bool,
     /// Consecutive batches may share a transaction (`--batch-size` not
     /// given); otherwise each batch is committed on its own.
@@ -98,6 +100,16 @@ pub struct ImportStart {
     pub external_id_generation: Option<(NumberFormat, u64)>,
     /// The org's series codes by id, for the messages of cards stored with other values.
     pub series_codes: HashMap<i64, String>,
+}
+
+/// An input as the report shows it: its absolute path (none for stdin),
+/// its size in bytes as stored, and the SHA-256 of those bytes (none of
+/// them known for a run stored before cardbatch kept them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputDetails {
+    pub path: Option<String>,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
 }
 
 /// The status of a run.

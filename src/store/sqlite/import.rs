@@ -118,8 +118,8 @@ async fn create_run(
     start: &ImportStart,
 ) -> Result<RunState, StoreError> {
     let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) RETURNING id",
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
+         input_path, input_size, input_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING id",
     )
     .bind(org_id)
     .bind(start.kind.as_str())
@@ -129,6 +129,9 @@ async fn create_run(
     .bind(&start.input_header)
     .bind(&start.reading_plan)
     .bind(now())
+    .bind(&start.input_details.path)
+    .bind(start.input_details.size.map(|size| size as i64))
+    .bind(&start.input_details.sha256)
     .fetch_one(&mut *connection)
     .await?;
     Ok(RunState {
