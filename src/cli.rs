@@ -77,6 +77,9 @@ pub enum Command {
         /// Where to write the page.
         #[arg(long, value_name = "FILE.html")]
         output: PathBuf,
+        /// Show card numbers as their first 6 and last 4 characters (PCI DSS's display rule).
+        #[arg(long)]
+        mask_card_numbers: bool,
     },
     /// Drain the events outbox.
     #[command(subcommand)]
@@ -273,6 +276,10 @@ pub struct RejectSelection {
     pub run_id: i64,
     #[command(flatten)]
     pub filter: RejectFilterArgs,
+    /// Show card numbers as their first 6 and last 4 characters (PCI DSS's
+    /// display rule), in values, messages and raw records.
+    #[arg(long)]
+    pub mask_card_numbers: bool,
 }
 
 /// The filters `rejects export` and `rejects summary` share; a value that
@@ -300,7 +307,7 @@ pub enum RejectsCommand {
         selection: RejectSelection,
         /// Write the rejected records exactly as they were in the input, in its
         /// format (CSV with its header, or JSON lines), ready to fix and import.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "mask_card_numbers")]
         as_input: bool,
         /// Write to FILE (whole, once complete) instead of stdout.
         #[arg(long, value_name = "FILE")]

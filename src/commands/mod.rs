@@ -76,7 +76,11 @@ async fn dispatch(settings: &Settings, command: Command) -> Result<Exit, Command
         Command::Import(command) => import::run(settings, command).await,
         Command::Runs(command) => runs::run(settings, command).await,
         Command::Rejects(command) => rejects::run(settings, command).await,
-        Command::Report { run_id, output } => rejects::report(settings, run_id, output).await,
+        Command::Report {
+            run_id,
+            output,
+            mask_card_numbers,
+        } => rejects::report(settings, run_id, output, mask_card_numbers).await,
         Command::Events(command) => export::events(settings, command).await,
         Command::Db(command) => db::run(settings, command).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(Exit::Completed),

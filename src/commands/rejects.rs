@@ -11,6 +11,7 @@ use super::{Context, Destination, Settings, print_json, print_stdout};
 use crate::cli::{RejectSelection, RejectsCommand};
 use crate::error::{CommandError, Exit, output_failed, usage};
 use crate::report::html;
+use crate::report::mask::CardMask;
 use crate::report::review::{ReviewError, input_shape, review, write_as_input};
 use crate::report::{RejectFilter, ReportError, write_reject_report};
 use crate::store::{RunInfo, RunRejects};
@@ -27,14 +28,41 @@ pub(super) async fn run(settings: &Settings, command: RejectsCommand) -> Result<
 }
 
 /// `report --run ID --output FILE.html`.
-pub(super) async fn report(settings: &Settings, run_id: i64, output: PathBuf) -> Result<Exit, CommandError> {
+pub(super) async fn report(
+    settings: &Settings,
+    run_id: i64,
+    output: PathBuf,
+    mask_card_numbers: bool,
+) -> Result<Exit, CommandError> {
     let outputs = settings.check_outputs(None, &[("--output", &output)])?;
     let context = settings.open().await?;
     let run = find_run(&context, run_id).await?;
-    let review = review(&mut rejects_of(&context, run_id), &run, &RejectFilter::default())
-        .await
-        .map_err(review_failed)?;
-    let page = html::render(&run, &review, &context.store.describe());
+    let mask = mask_card_numbers.then(|| CardMask::for_run(&run));
+    let review = review(
+        &mut rejects_of(&context, run_id),
+        &run,
+        &RejectFilter::default(),
+        mask.as_ref(),
+    )
+    .await
+    .map_err(review_failed)?;
+    // The same job's nights: runs of an input of the same name and kind, in this org.
+    let mut history: Vec<RunInfo> = context
+        .store
+        .list_runs(context.org_id)
+        .await?
+        .into_iter()
+        .filter(|other| other.kind == run.kind && other.input == run.input && other.run_id <= run.run_id)
+        .collect();
+    history.sort_by_key(|other| other.run_id);
+    let page = html::render(&html::Page {
+        run: &run,
+        review: &review,
+        database: &context.store.describe(),
+        org_id: context.org_id,
+        history: &history,
+        masked: mask_card_numbers,
+    });
     let mut out = Destination::new(outputs.first())?;
     out.write_all(page.as_bytes()).map_err(output_failed)?;
     out.finish().map_err(output_failed)?;
@@ -76,7 +104,8 @@ async fn export(
         }
         return Ok(Exit::Completed);
     }
-    let destination = write_reject_report(&mut pages, &filter, destination).await?;
+    let mask = selection.mask_card_numbers.then(|| CardMask::for_run(&run));
+    let destination = write_reject_report(&mut pages, &filter, mask.as_ref(), destination).await?;
     destination.finish().map_err(output_failed)?;
     Ok(Exit::Completed)
 }
@@ -84,10 +113,12 @@ async fn export(
 async fn summary(settings: &Settings, selection: RejectSelection) -> Result<Exit, CommandError> {
     let context = settings.open().await?;
     let run = find_run(&context, selection.run_id).await?;
+    let mask = selection.mask_card_numbers.then(|| CardMask::for_run(&run));
     let review = review(
         &mut rejects_of(&context, selection.run_id),
         &run,
         &filter_of(&selection),
+        mask.as_ref(),
     )
     .await
     .map_err(review_failed)?;

@@ -524,7 +524,7 @@ async fn write_report_file(session: &mut ImportSession, report: &OutputFile) -> 
     let cannot_write =
         |e: &dyn std::fmt::Display| failed(format!("cannot write the reject report {}: {e}", report.path.display()));
     let file = report.create().map_err(|e| cannot_write(&e))?;
-    match write_reject_report(session, &RejectFilter::default(), file).await {
+    match write_reject_report(session, &RejectFilter::default(), None, file).await {
         Ok(mut file) => {
             file.flush().map_err(|e| cannot_write(&e))?;
             file.commit().map_err(|e| cannot_write(&e))

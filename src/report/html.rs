@@ -1,13 +1,18 @@
 //! `cardbatch report --run ID --output FILE.html`: one self-contained page
-//! (inline CSS and SVG, no scripts, nothing fetched) with the run's summary,
-//! a bar chart of its rejects by reason and field, a strip showing where in
-//! the input they fall, and the first rejects of each group with their raw
-//! records. Every text from the input or the database is HTML-escaped.
+//! (inline CSS and SVG, no scripts, nothing fetched) for the people who act
+//! on a night's import: the outcome and the reject rate at the top, the
+//! input (path, size, SHA-256, format), a bar chart of the rejects by reason
+//! and field, a strip showing where in the input they fall, the first
+//! rejects of each group with the command that writes the rest, and the
+//! same job's earlier runs with their reject rates. Every text from the
+//! input or the database is HTML-escaped.
 
 use std::fmt::Write;
 
 use super::review::{BINS, Group, Review};
-use crate::store::RunInfo;
+use crate::batch::Format;
+use crate::import::reading::ReadingPlan;
+use crate::store::{RunInfo, RunStatus};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -32,12 +37,41 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { text-align: left; padding: 0.25em 0.8em; border-bottom: 1px solid #d8dee6; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 pre { margin: 0; white-space: pre-wrap; word-break: break-all; font-size: 0.85em; background: #f3f5f8; padding: 0.2em 0.4em; max-width: 28em; }
-.status-completed { color: #1f7a3a; } .status-aborted, .status-running, .status-interrupted { color: #b3261e; }
+code { background: #f3f5f8; padding: 0.1em 0.3em; font-size: 0.9em; }
+.outcome { padding: 0.8em 1em; border-left: 0.5em solid; font-size: 1.15em; margin: 1em 0; }
+.outcome strong { font-size: 1.2em; margin-right: 0.5em; }
+.outcome-completed { border-color: #1f7a3a; background: #e8f5ec; } .outcome-completed strong { color: #1f7a3a; }
+.outcome-rejects { border-color: #b45309; background: #fdf3e3; } .outcome-rejects strong { color: #9a4a06; }
+.outcome-aborted, .outcome-interrupted, .outcome-running { border-color: #b3261e; background: #fbeaea; }
+.outcome-aborted strong, .outcome-interrupted strong, .outcome-running strong { color: #b3261e; }
+tr.this-run td { font-weight: 600; background: #f3f5f8; }
+td.worse { color: #b3261e; font-weight: 600; }
+.more { margin: 0.2em 0 1.2em; }
 svg text { font-family: system-ui, sans-serif; font-size: 12px; fill: #1d2733; }
 ";
 
-/// The whole page.
-pub fn render(run: &RunInfo, review: &Review, database: &str) -> String {
+/// What the report page shows.
+pub struct Page<'a> {
+    pub run: &'a RunInfo,
+    pub review: &'a Review,
+    /// The store, as `describe` gives it (password redacted).
+    pub database: &'a str,
+    /// The org, named in the commands the page gives when it is not 1.
+    pub org_id: i64,
+    /// The same job's runs up to this one, oldest first (see [`render`]).
+    pub history: &'a [RunInfo],
+    /// Card numbers were masked (`--mask-card-numbers`): the commands keep masking.
+    pub masked: bool,
+}
+
+/// Runs of the job shown in the history, the newest.
+const HISTORY_SHOWN: usize = 30;
+
+/// The whole page: the outcome at a glance, the input, the rejects by group
+/// (each reachable through a command past its examples), where they fall,
+/// and the same job's earlier runs.
+pub fn render(page_data: &Page<'_>) -> String {
+    let Page { run, review, .. } = *page_data;
     let mut page = String::new();
     let title = format!(
         "cardbatch run {}: {} of {}",
@@ -53,32 +87,168 @@ pub fn render(run: &RunInfo, review: &Review, database: &str) -> String {
         escape(&title),
         escape(&title)
     );
-    summary(&mut page, run, review, database);
+    headline(&mut page, run);
+    summary(&mut page, page_data);
     page.push_str("<h2>Rejects by reason and field</h2>\n");
     if review.groups.is_empty() {
-        page.push_str("<p>No rejects: every record was inserted.</p>\n");
+        page.push_str("<p>No rejects.</p>\n");
     } else {
         bar_chart(&mut page, review);
         page.push_str("<h2>Where in the input the rejects fall</h2>\n");
         strip(&mut page, run, review);
         page.push_str("<h2>First rejects of each group</h2>\n");
-        examples(&mut page, review);
+        examples(&mut page, page_data);
     }
+    history(&mut page, page_data);
     page.push_str("</body></html>\n");
     page
 }
 
-fn summary(page: &mut String, run: &RunInfo, review: &Review, database: &str) {
-    let status = run.status.as_str();
-    let rows: [(&str, String); 9] = [
-        ("status", format!("<span class=\"status-{status}\">{status}</span>")),
-        ("database", escape(database)),
-        ("records read", run.records_committed.to_string()),
-        ("inserted", run.inserted.to_string()),
-        ("rejected", run.rejected.to_string()),
+/// How a run ended, in the words and colour of its exit code.
+pub struct Outcome {
+    pub words: &'static str,
+    /// The exit code the run's last invocation gave, as the README names it.
+    pub exit: &'static str,
+    /// The CSS class (`outcome-...`).
+    class: &'static str,
+}
+
+pub fn outcome(run: &RunInfo) -> Outcome {
+    let (words, exit, class) = match run.status {
+        RunStatus::Completed if run.rejected == 0 => ("completed", "exit 0", "completed"),
+        RunStatus::Completed => ("completed with rejects", "exit 4", "rejects"),
+        RunStatus::Aborted => (
+            "aborted",
+            "exit 3: stopped at --max-rejects or the wrong-file guard",
+            "aborted",
+        ),
+        RunStatus::Interrupted => (
+            "interrupted",
+            "exit 130/143: the same command resumes it",
+            "interrupted",
+        ),
+        RunStatus::Running => (
+            "running, or stopped without a word",
+            "a crash, a kill or a lost connection: the same command resumes it",
+            "running",
+        ),
+    };
+    Outcome { words, exit, class }
+}
+
+/// `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `part` of `whole` as a share: `2.3%`, `<0.1%` for a share too small to
+/// show, `0%` for none.
+pub fn percent(part: u64, whole: u64) -> String {
+    if part == 0 || whole == 0 {
+        return "0%".into();
+    }
+    let share = 100.0 * part as f64 / whole as f64;
+    if share < 0.1 {
+        "<0.1%".into()
+    } else {
+        format!("{share:.1}%")
+    }
+}
+
+/// The run's reject rate in percent (0 for a run with no records).
+fn rate(run: &RunInfo) -> f64 {
+    if run.records_committed == 0 {
+        0.0
+    } else {
+        100.0 * run.rejected as f64 / run.records_committed as f64
+    }
+}
+
+/// The outcome and the reject rate, at the top.
+fn headline(page: &mut String, run: &RunInfo) {
+    let outcome = outcome(run);
+    let _ = writeln!(
+        page,
+        "<div class=\"outcome outcome-{}\"><strong>{}</strong> ({}) · {} of {} rejected, {}</div>",
+        outcome.class,
+        capitalised(outcome.words),
+        escape(outcome.exit),
+        thousands(run.rejected),
+        thousands(run.records_committed),
+        percent(run.rejected, run.records_committed)
+    );
+}
+
+fn capitalised(words: &str) -> String {
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// `1.2 MiB (1,234,567 bytes)`.
+fn size(bytes: u64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{} bytes", thousands(bytes))
+    } else {
+        format!("{value:.1} {} ({} bytes)", units[unit], thousands(bytes))
+    }
+}
+
+fn summary(page: &mut String, page_data: &Page<'_>) {
+    let Page { run, review, .. } = *page_data;
+    let details = &run.input_details;
+    let reading = run
+        .reading_plan
+        .as_deref()
+        .map(|plan| {
+            let format = run
+                .input_format
+                .as_deref()
+                .and_then(Format::parse)
+                .unwrap_or(Format::Csv);
+            ReadingPlan::from_stored(Some(plan), format).describe()
+        })
+        .or_else(|| run.input_format.clone())
+        .unwrap_or_else(|| "-".into());
+    let rows: Vec<(&str, String)> = vec![
+        (
+            "input",
+            escape(details.path.as_deref().or(run.input.as_deref()).unwrap_or("-")),
+        ),
+        ("size", details.size.map_or_else(|| "-".into(), size)),
+        (
+            "sha256",
+            details
+                .sha256
+                .as_deref()
+                .map_or_else(|| "-".into(), |hash| format!("<code>{}</code>", escape(hash))),
+        ),
+        ("format", escape(&reading)),
+        ("database", escape(page_data.database)),
+        ("records read", thousands(run.records_committed)),
+        ("inserted", thousands(run.inserted)),
+        ("unchanged", thousands(run.unchanged)),
+        ("rejected", thousands(run.rejected)),
         (
             "already committed by an earlier invocation",
-            run.already_committed.to_string(),
+            thousands(run.already_committed),
         ),
         ("started", escape(&run.started_at)),
         ("finished", escape(run.finished_at.as_deref().unwrap_or("-"))),
@@ -161,18 +331,18 @@ fn strip(page: &mut String, run: &RunInfo, review: &Review) {
     let _ = writeln!(
         page,
         "<text x=\"0\" y=\"54\">record 1</text><text x=\"{WIDTH}\" y=\"54\" text-anchor=\"end\">record {}</text></svg>",
-        run.records_committed
+        thousands(run.records_committed)
     );
 }
 
-fn examples(page: &mut String, review: &Review) {
-    for group in &review.groups {
+fn examples(page: &mut String, page_data: &Page<'_>) {
+    for group in &page_data.review.groups {
         let _ = writeln!(
             page,
             "<h3>{} ({} reject{})</h3>\n<table><tr><th>line</th><th>record</th><th>value</th>\
              <th>message</th><th>raw</th></tr>",
             group_label(group),
-            group.count,
+            thousands(group.count),
             if group.count == 1 { "" } else { "s" }
         );
         for example in &group.examples {
@@ -187,12 +357,201 @@ fn examples(page: &mut String, review: &Review) {
             );
         }
         page.push_str("</table>\n");
+        let more = group.count - group.examples.len() as u64;
+        if more > 0 {
+            let _ = writeln!(
+                page,
+                "<p class=\"more\">and {} more: <code>{}</code></p>",
+                thousands(more),
+                escape(&export_command(page_data, group))
+            );
+        }
     }
+}
+
+/// The command that writes every reject of `group`.
+pub fn export_command(page_data: &Page<'_>, group: &Group) -> String {
+    let mut command = format!("cardbatch rejects export --run {}", page_data.run.run_id);
+    if page_data.org_id != 1 {
+        command.push_str(&format!(" --org {}", page_data.org_id));
+    }
+    command.push_str(&format!(" --reason {}", group.reason));
+    if !group.field.is_empty() {
+        command.push_str(&format!(" --field {}", group.field));
+    }
+    if page_data.masked {
+        command.push_str(" --mask-card-numbers");
+    }
+    command
+}
+
+/// The same job's runs (an input of the same name and kind, in the org), up
+/// to this one: a table, and the reject rate by run as bars, where a run
+/// worse than usual (the median of the runs before it) is red.
+fn history(page: &mut String, page_data: &Page<'_>) {
+    let runs = &page_data.history[page_data.history.len().saturating_sub(HISTORY_SHOWN)..];
+    page.push_str("<h2>This job's runs</h2>\n");
+    if runs.len() <= 1 {
+        page.push_str("<p>No earlier run of an input of this name, kind and org.</p>\n");
+        return;
+    }
+    let shown_before = page_data.history.len() - runs.len();
+    let _ = writeln!(
+        page,
+        "<p>Runs of an input named <code>{}</code> ({}), oldest first{}.</p>",
+        escape(page_data.run.input.as_deref().unwrap_or("-")),
+        escape(&page_data.run.kind),
+        if shown_before > 0 {
+            format!("; {} older not shown", thousands(shown_before as u64))
+        } else {
+            String::new()
+        }
+    );
+    let usual = usual_rate(runs, page_data.run.run_id);
+    chart(page, runs, page_data.run.run_id, usual);
+    page.push_str(
+        "<table class=\"history\"><tr><th>run</th><th>started</th><th>records</th><th>rejected</th>\
+         <th>reject rate</th><th>outcome</th></tr>\n",
+    );
+    for run in runs.iter().rev() {
+        let this = run.run_id == page_data.run.run_id;
+        let _ = writeln!(
+            page,
+            "<tr{}><td class=\"n\">{}{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n{}\">{}</td><td>{}</td></tr>",
+            if this { " class=\"this-run\"" } else { "" },
+            run.run_id,
+            if this { " (this run)" } else { "" },
+            escape(&run.started_at),
+            thousands(run.records_committed),
+            thousands(run.rejected),
+            if worse(rate(run), usual) { " worse" } else { "" },
+            percent(run.rejected, run.records_committed),
+            outcome(run).words
+        );
+    }
+    page.push_str("</table>\n");
+}
+
+/// The median reject rate of the runs other than `this_run` (what a night usually has).
+fn usual_rate(runs: &[RunInfo], this_run: i64) -> Option<f64> {
+    let mut rates: Vec<f64> = runs.iter().filter(|run| run.run_id != this_run).map(rate).collect();
+    if rates.is_empty() {
+        return None;
+    }
+    rates.sort_by(f64::total_cmp);
+    let middle = rates.len() / 2;
+    Some(if rates.len().is_multiple_of(2) {
+        (rates[middle - 1] + rates[middle]) / 2.0
+    } else {
+        rates[middle]
+    })
+}
+
+/// Whether a reject rate stands out: over twice the usual one and half a
+/// percentage point above it.
+fn worse(rate: f64, usual: Option<f64>) -> bool {
+    usual.is_some_and(|usual| rate > 2.0 * usual && rate > usual + 0.5)
+}
+
+/// The reject rate by run, as bars (this run outlined), with the usual rate dashed.
+fn chart(page: &mut String, runs: &[RunInfo], this_run: i64, usual: Option<f64>) {
+    const WIDTH: f64 = 900.0;
+    const PLOT: f64 = 160.0;
+    const TOP: f64 = 20.0;
+    const LEFT: f64 = 50.0;
+    /// Room right of the bars for the usual rate's label.
+    const RIGHT: f64 = 100.0;
+    let height = TOP + PLOT + 40.0;
+    let max = runs.iter().map(rate).fold(usual.unwrap_or(0.0), f64::max).max(1.0);
+    let slot = (WIDTH - LEFT - RIGHT) / runs.len() as f64;
+    // Nights are told apart by their date, or by their run when two share one.
+    let dates: Vec<&str> = runs.iter().map(|run| run.started_at.get(5..10).unwrap_or("")).collect();
+    let by_date = dates.iter().collect::<std::collections::HashSet<_>>().len() == dates.len();
+    let y = |rate: f64| TOP + PLOT - PLOT * rate / max;
+    let _ = writeln!(
+        page,
+        "<svg class=\"history-chart\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" \
+         role=\"img\" aria-label=\"reject rate by run\">\
+         <line x1=\"{LEFT}\" y1=\"{0:.1}\" x2=\"{4}\" y2=\"{0:.1}\" stroke=\"#8a96a3\"/>\
+         <text x=\"{1}\" y=\"{0:.1}\" text-anchor=\"end\">0%</text>\
+         <text x=\"{1}\" y=\"{2:.1}\" text-anchor=\"end\">{3:.1}%</text>",
+        y(0.0),
+        LEFT - 6.0,
+        TOP + 4.0,
+        max,
+        WIDTH - RIGHT
+    );
+    for (i, run) in runs.iter().enumerate() {
+        let rate = rate(run);
+        let x = LEFT + slot * i as f64 + slot * 0.15;
+        let width = slot * 0.7;
+        let top = y(rate).min(y(0.0) - 1.0);
+        let fill = if worse(rate, usual) { "#b3261e" } else { "#5b7a99" };
+        let outline = if run.run_id == this_run {
+            " stroke=\"#1d2733\" stroke-width=\"2\""
+        } else {
+            ""
+        };
+        let label = if by_date {
+            dates[i].to_string()
+        } else {
+            format!("#{}", run.run_id)
+        };
+        let _ = write!(
+            page,
+            "<rect class=\"night\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{fill}\"{outline}>\
+             <title>run {}, {}: {} rejected</title></rect>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            y(0.0) - top,
+            run.run_id,
+            escape(&run.started_at),
+            percent(run.rejected, run.records_committed),
+            x + width / 2.0,
+            y(0.0) + 16.0,
+            escape(&label)
+        );
+    }
+    if let Some(usual) = usual {
+        let _ = write!(
+            page,
+            "<line x1=\"{LEFT}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#1d2733\" stroke-dasharray=\"6 4\"/>\
+             <text x=\"{2}\" y=\"{3:.1}\">usual: {4:.1}%</text>",
+            y(usual),
+            WIDTH - RIGHT,
+            WIDTH - RIGHT + 6.0,
+            y(usual) + 4.0,
+            usual
+        );
+    }
+    page.push_str("</svg>\n");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_shares_read_as_a_person_writes_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(percent(2_295, 100_000), "2.3%");
+        assert_eq!(percent(1, 100_000), "<0.1%");
+        assert_eq!(percent(0, 100_000), "0%");
+        assert_eq!(percent(5, 0), "0%");
+        assert_eq!(size(512), "512 bytes");
+        assert_eq!(size(3 * 1024 * 1024 + 1024 * 512), "3.5 MiB (3,670,016 bytes)");
+    }
+
+    #[test]
+    fn a_night_is_worse_than_usual_at_twice_the_median_and_half_a_point_more() {
+        assert!(worse(2.3, Some(0.4)));
+        assert!(!worse(0.7, Some(0.3)), "twice, but not half a point more");
+        assert!(!worse(1.5, Some(1.0)), "half a point more, but not twice");
+        assert!(!worse(50.0, None));
+    }
 
     #[test]
     fn escapes_markup() {

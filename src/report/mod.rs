@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod html;
+pub mod mask;
 pub mod reject_report;
 pub mod review;
 pub mod summary;

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 
+use super::mask::CardMask;
 use crate::batch::RejectRow;
 use crate::domain::RejectReason;
 use crate::store::{RejectPages, StoreError};
@@ -61,14 +62,20 @@ pub async fn for_each_reject(
     Ok(())
 }
 
-/// Writes the run's rejects that `filter` takes as the report to `out` (flushed).
+/// Writes the run's rejects that `filter` takes as the report to `out`
+/// (flushed), their card numbers masked with `mask`.
 pub async fn write_reject_report<W: Write>(
     pages: &mut dyn RejectPages,
     filter: &RejectFilter,
+    mask: Option<&CardMask>,
     out: W,
 ) -> Result<W, ReportError> {
     let mut writer = RejectReportWriter::new(out)?;
-    for_each_reject(pages, filter, |row| writer.write(row).map_err(Into::into)).await?;
+    for_each_reject(pages, filter, |row| match mask {
+        Some(mask) => writer.write(&mask.row(row)).map_err(Into::into),
+        None => writer.write(row).map_err(Into::into),
+    })
+    .await?;
     Ok(writer.finish()?)
 }
 

@@ -14,6 +14,7 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::mask::CardMask;
 use super::reject_report::{RejectFilter, ReportError, for_each_reject};
 use crate::batch::{Format, ImportKind};
 use crate::domain::RejectReason;
@@ -88,13 +89,26 @@ pub const BINS: usize = 200;
 
 /// Groups the run's rejects by reason and field, keeping the first examples
 /// of each, and bins their records along the run's `records` records.
-pub async fn review(pages: &mut dyn RejectPages, run: &RunInfo, filter: &RejectFilter) -> Result<Review, ReviewError> {
+pub async fn review(
+    pages: &mut dyn RejectPages,
+    run: &RunInfo,
+    filter: &RejectFilter,
+    mask: Option<&CardMask>,
+) -> Result<Review, ReviewError> {
     let reader = FieldReader::for_run(run);
     let records = run.records_committed.max(1);
     let mut groups: BTreeMap<(RejectReason, String), Group> = BTreeMap::new();
     let mut bins = vec![0u64; BINS];
     let mut total = 0;
     for_each_reject(pages, filter, |row| {
+        let masked;
+        let row = match mask {
+            Some(mask) => {
+                masked = mask.row(row);
+                &masked
+            }
+            None => row,
+        };
         total += 1;
         let bin = ((row.record.saturating_sub(1)) * BINS as u64 / records).min(BINS as u64 - 1);
         bins[bin as usize] += 1;

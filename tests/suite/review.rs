@@ -476,7 +476,183 @@ fn the_html_report_renders_in_a_browser(backend: Backend) {
     assert!(dom.contains("fill=\"#b3261e\""));
 }
 
+/// `count` valid LUHN1 card numbers, from counter `first` on.
+fn luhn1_numbers(first: u64, count: usize) -> Vec<String> {
+    use cardbatch::numbers::{Method, NumberFormat, NumberGenerator, PermutationKey};
+    NumberGenerator::new(
+        NumberFormat::new("6001", "", 16, Method::RandomLuhn).unwrap(),
+        PermutationKey([9; 16]),
+    )
+    .render_block(first, count)
+    .iter()
+    .map(|number| number.to_string())
+    .collect()
+}
+
+/// `12,345`, as the page writes counts.
+fn with_commas(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A night's drop: 1,000 good cards and `bad` with a wrong check digit, spread through it.
+fn night(n: u64, bad: usize) -> (String, Vec<String>) {
+    let numbers = luhn1_numbers(n * 10_000, 1_000 + bad);
+    let mut text = String::from("card_number,series_code\n");
+    let mut broken = Vec::new();
+    for (i, number) in numbers.iter().enumerate() {
+        let number = if i % 11 == 5 && broken.len() < bad {
+            let last = number.as_bytes()[15] - b'0';
+            let wrong = format!("{}{}", &number[..15], (last + 1) % 10);
+            broken.push(wrong.clone());
+            wrong
+        } else {
+            number.clone()
+        };
+        text.push_str(&format!("{number},LUHN1\n"));
+    }
+    (text, broken)
+}
+
+/// The page ops open after a night: the outcome in the exit code's words
+/// and colour, the reject rate, the input (path, size, SHA-256, format),
+/// every group reachable by a command, the job's nights as a table and a
+/// chart where a bad night stands out, and card numbers masked on request.
+fn the_report_shows_ops_the_outcome_the_rate_and_the_nights(backend: Backend) {
+    let ws = backend.workspace();
+    ws.import_setup();
+    let runs_before = ws.ok_json(&["runs", "list", "--json"])["runs"]
+        .as_array()
+        .unwrap()
+        .len();
+    let mut broken = Vec::new();
+    for (n, bad) in [(1, 5), (2, 5), (3, 5), (4, 100)] {
+        let (text, numbers) = night(n, bad);
+        ws.write("drop.csv", text);
+        let (code, summary) = ws.import(&["cards", "drop.csv"]);
+        assert_eq!((code, summary["rejected"].as_u64()), (4, Some(bad as u64)), "{summary}");
+        broken = numbers;
+    }
+    let run = (runs_before + 4).to_string();
+    let page = ws.path("night.html");
+    let output = ws.run(&["report", "--run", &run, "--output", page.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (png, dom) = render_in_chromium(&page, &ws.path(""));
+    assert!(ink(&png) > 0.01);
+    let sha256 = String::from_utf8(
+        Command::new("sha256sum")
+            .arg(ws.path("drop.csv"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let sha256 = sha256.split(' ').next().unwrap();
+    let size = std::fs::metadata(ws.path("drop.csv")).unwrap().len();
+    let absolute = std::fs::canonicalize(ws.path("drop.csv")).unwrap();
+    for text in [
+        "<strong>Completed with rejects</strong> (exit 4) · 100 of 1,100 rejected, 9.1%".to_string(),
+        "outcome-rejects".to_string(),
+        absolute.display().to_string(),
+        format!("({} bytes)", with_commas(size)),
+        sha256.to_string(),
+        "reading CSV, delimiter ','".to_string(),
+        format!(
+            "and 97 more: <code>cardbatch rejects export --run {run} --reason CHECKSUM_INVALID --field card_number</code>"
+        ),
+        "This job's runs".to_string(),
+        "usual: 0.5%".to_string(),
+    ] {
+        assert!(dom.contains(&text), "the rendered page lacks {text:?}");
+    }
+    // The nights: four in the table, the bad one marked worse; four bars, the bad one red.
+    let table = &dom[dom.find("<table class=\"history\">").expect("history table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr").count(), 5, "{table}");
+    assert_eq!(table.matches("class=\"n worse\"").count(), 1, "{table}");
+    assert!(table.contains(&format!("{run} (this run)")), "{table}");
+    let chart = &dom[dom.find("class=\"history-chart\"").expect("history chart")..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("class=\"night\"").count(), 4, "{chart}");
+    assert_eq!(chart.matches("fill=\"#b3261e\"").count(), 1, "{chart}");
+    assert!(dom.contains(&broken[0]), "unmasked, the numbers show");
+
+    // Masked: no rejected number shows, its first 6 and last 4 do; the commands keep masking.
+    let masked = ws.path("masked.html");
+    let output = ws.run(&[
+        "report",
+        "--run",
+        &run,
+        "--output",
+        masked.to_str().unwrap(),
+        "--mask-card-numbers",
+    ]);
+    assert!(output.status.success());
+    let (_, dom) = render_in_chromium(&masked, &ws.path(""));
+    for number in &broken {
+        assert!(!dom.contains(number.as_str()), "{number} shows in the masked page");
+        assert!(
+            !dom.contains(&number[6..12]),
+            "the middle of {number} shows in the masked page"
+        );
+    }
+    assert!(
+        dom.contains(&format!("{}******{}", &broken[0][..6], &broken[0][12..])),
+        "masked form shown"
+    );
+    assert!(dom.contains("--field card_number --mask-card-numbers</code>"));
+    for args in [
+        vec!["rejects", "export", "--run", &run, "--mask-card-numbers"],
+        vec!["rejects", "summary", "--run", &run, "--mask-card-numbers", "--json"],
+    ] {
+        let output = ws.run(&args);
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(text.contains(&format!("{}******", &broken[0][..6])), "{args:?}: {text}");
+        assert!(
+            broken.iter().all(|number| !text.contains(&number[6..12])),
+            "{args:?}: {text}"
+        );
+    }
+    let refused = ws.run(&["rejects", "export", "--run", &run, "--as-input", "--mask-card-numbers"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "--as-input gives the records back as they were"
+    );
+
+    // The wrong file: stopped by the guard, the page says aborted in red, exit 3.
+    ws.write(
+        "wrong.csv",
+        format!("card_number,series_code\n{}", "12,LUHN1\n".repeat(1_200)),
+    );
+    let (code, summary) = ws.import(&["cards", "wrong.csv"]);
+    assert_eq!(code, 3);
+    let wrong = ws.path("wrong.html");
+    let id = summary["run_id"].to_string();
+    assert!(
+        ws.run(&["report", "--run", &id, "--output", wrong.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let (_, dom) = render_in_chromium(&wrong, &ws.path(""));
+    assert!(
+        dom.contains("outcome-aborted") && dom.contains("<strong>Aborted</strong> (exit 3"),
+        "{dom}"
+    );
+    assert!(dom.contains("1,000 of 1,000 rejected, 100.0%"));
+    assert!(dom.contains("No earlier run of an input of this name, kind and org."));
+}
+
 crate::on_every_backend!(
+    the_report_shows_ops_the_outcome_the_rate_and_the_nights,
     every_filter_value_is_checked_and_summary_filters_too,
     summary_groups_rejects_by_reason_and_field,
     export_filters_by_reason_and_field,
