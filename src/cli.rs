@@ -149,6 +149,10 @@ pub struct ImportArgs {
     /// Also write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Write the run's counts, duration and exit code as Prometheus metrics
+    /// to FILE (whole, for node_exporter's textfile collector: FILE.prom).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
     /// Records per transaction (without it: batches of 10,000 sharing a commit for up to a second).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
@@ -511,6 +515,10 @@ pub struct GenerateArgs {
     /// Write the numbers as CSV to FILE instead of JSON to stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write the run's count, duration and exit code as Prometheus metrics
+    /// to FILE (whole, for node_exporter's textfile collector: FILE.prom).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ use crate::domain::card::{DEFAULT_STATUS_LABEL, check_number_fits_series, check_
 use crate::domain::{CardRequest, NewCard, Rejection, Series, SystemStatus};
 use crate::error::{ApiError, CommandError, ErrorCode, Exit, failed, output_failed, usage};
 use crate::output::PendingOutput;
+use crate::report::metrics::RunMetrics;
 use crate::store::{CardView, GenerateCards, SeriesRef};
 
 /// Most cards one `cards generate` call may make.
@@ -67,10 +68,53 @@ async fn generate(settings: &Settings, args: GenerateArgs) -> Result<(), Command
         (None, Some(code)) => SeriesRef::Code(code),
         (None, None) => return Err(usage("--series-id or --series-code is required")),
     };
-    let outputs = match &args.output {
-        Some(path) => settings.check_outputs(None, &[("--output", path)])?,
-        None => Vec::new(),
-    };
+    let mut paths: Vec<(&'static str, &std::path::Path)> = Vec::new();
+    if let Some(path) = &args.output {
+        paths.push(("--output", path));
+    }
+    if let Some(path) = &args.metrics {
+        paths.push(("--metrics", path));
+    }
+    let mut outputs = settings.check_outputs(None, &paths)?;
+    let metrics_file = outputs
+        .iter()
+        .position(|file| file.flag == "--metrics")
+        .map(|at| outputs.remove(at));
+    let started = std::time::Instant::now();
+    let result = generate_checked(settings, &args, count, series_ref, &outputs).await;
+    if let Some(file) = &metrics_file {
+        let metrics = RunMetrics {
+            kind: "generate".into(),
+            org_id: settings.org_id,
+            run_id: result.as_ref().ok().map(|(run_id, _)| *run_id),
+            records: match &result {
+                Ok((_, count)) => vec![("inserted", *count as u64)],
+                Err(_) => Vec::new(),
+            },
+            rejects_by_reason: Vec::new(),
+            reject_ratio: None,
+            duration: started.elapsed(),
+            exit_code: match &result {
+                Ok(_) => Exit::Completed.code(),
+                Err(error) => error.exit().code(),
+            },
+            finished: std::time::SystemTime::now(),
+        };
+        metrics
+            .write(file)
+            .map_err(|e| failed(format!("cannot write the metrics {}: {e}", file.path.display())))?;
+    }
+    result.map(|_| ())
+}
+
+/// Generates once every output is checked; returns the run and how many cards it made.
+async fn generate_checked(
+    settings: &Settings,
+    args: &GenerateArgs,
+    count: usize,
+    series_ref: SeriesRef<'_>,
+    outputs: &[crate::output::OutputFile],
+) -> Result<(i64, usize), CommandError> {
     let context = settings.open().await?;
     let series = context
         .store
@@ -159,7 +203,7 @@ async fn generate(settings: &Settings, args: GenerateArgs) -> Result<(), Command
         }
         _ => print_json(&json!({"data": generated.numbers, "warnings": warnings, "errors": []}))?,
     }
-    Ok(())
+    Ok((generated.run_id, generated.numbers.len()))
 }
 
 /// `cards export --run ID`: the cards a run created, in the CSV that

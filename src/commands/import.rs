@@ -7,11 +7,15 @@ use std::path::Path;
 
 use super::{Settings, print_json, print_stdout};
 use crate::batch::ImportKind;
-use crate::cli::{ImportCommand, MaxRejects};
+use crate::cli::{ImportArgs, ImportCommand, MaxRejects};
 use crate::error::{CommandError, Exit, failed};
 use crate::import::input::{Input, InputError, default_report_path};
 use crate::import::interrupt::Interrupts;
+use crate::import::reading::ReadingOptions;
 use crate::import::{Ending, ImportOptions, ImportResult, WRONG_FILE_MESSAGE, run_import};
+use crate::output::OutputFile;
+use crate::report::Summary;
+use crate::report::metrics::RunMetrics;
 use crate::store::session::RejectLimit;
 use crate::store::{RunState, redact};
 
@@ -33,13 +37,80 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
         if let Some(summary) = &args.summary {
             paths.push(("--summary", summary));
         }
+        if let Some(metrics) = &args.metrics {
+            paths.push(("--metrics", metrics));
+        }
         settings.check_outputs(input_file.as_deref(), &paths)
     };
     let first_choice = args
         .reject_report
         .clone()
         .unwrap_or_else(|| default_report_path(&input_name, None, args.dry_run));
-    let summary_file = outputs(&first_choice)?.into_iter().nth(1);
+    let mut checked = outputs(&first_choice)?;
+    let metrics_file = checked
+        .iter()
+        .position(|file| file.flag == "--metrics")
+        .map(|at| checked.remove(at));
+    let summary_file = checked.into_iter().find(|file| file.flag == "--summary");
+    let started = std::time::Instant::now();
+    let result = import(settings, kind, &args, overwrite, reading, input, &outputs, summary_file).await;
+    if let Some(file) = &metrics_file {
+        let (run_id, records, rejects_by_reason, reject_ratio) = match &result {
+            Ok((summary, _)) => (
+                summary.run_id,
+                vec![
+                    ("read", summary.records_read),
+                    ("inserted", summary.inserted),
+                    ("unchanged", summary.unchanged),
+                    ("rejected", summary.rejected),
+                    ("already_committed", summary.already_committed),
+                ],
+                RunMetrics::every_reason(|reason| {
+                    summary
+                        .rejected_by_reason
+                        .get(reason.as_str())
+                        .and_then(|n| n.as_u64())
+                        .unwrap_or(0)
+                }),
+                (summary.records_read > 0).then(|| summary.run_totals.rejected as f64 / summary.records_read as f64),
+            ),
+            Err(_) => (None, Vec::new(), Vec::new(), None),
+        };
+        let exit = match &result {
+            Ok((_, exit)) => *exit,
+            Err(error) => error.exit(),
+        };
+        let metrics = RunMetrics {
+            kind: kind.as_str().to_string(),
+            org_id: settings.org_id,
+            run_id,
+            records,
+            rejects_by_reason,
+            reject_ratio,
+            duration: started.elapsed(),
+            exit_code: exit.code(),
+            finished: std::time::SystemTime::now(),
+        };
+        metrics
+            .write(file)
+            .map_err(|e| failed(format!("cannot write the metrics {}: {e}", file.path.display())))?;
+    }
+    result.map(|(_, exit)| exit)
+}
+
+/// The import itself, once every output path is checked: the summary and the exit code.
+#[allow(clippy::too_many_arguments)]
+async fn import(
+    settings: &Settings,
+    kind: ImportKind,
+    args: &ImportArgs,
+    overwrite: bool,
+    reading: ReadingOptions,
+    input: Input,
+    outputs: &(dyn Fn(&Path) -> Result<Vec<OutputFile>, CommandError> + Sync),
+    summary_file: Option<OutputFile>,
+) -> Result<(Summary, Exit), CommandError> {
+    let input_name = input.name.clone();
     let choose_report = |run: &RunState| {
         let path = args
             .reject_report
@@ -95,7 +166,7 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
     } else {
         print_stdout(&summary.to_text())?;
     }
-    Ok(match ending {
+    let exit = match ending {
         Ending::Completed if summary.run_totals.rejected > 0 => Exit::CompletedWithRejects,
         Ending::Completed => Exit::Completed,
         Ending::Aborted => {
@@ -119,7 +190,8 @@ pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<E
             );
             Exit::Interrupted(signal)
         }
-    })
+    };
+    Ok((summary, exit))
 }
 
 impl From<InputError> for CommandError {

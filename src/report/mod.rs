@@ -5,6 +5,7 @@
 pub mod events;
 pub mod html;
 pub mod mask;
+pub mod metrics;
 pub mod reject_report;
 pub mod review;
 pub mod summary;

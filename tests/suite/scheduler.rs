@@ -395,7 +395,145 @@ fn the_wrong_file_stops_at_its_first_thousand_records(backend: Backend) {
     );
 }
 
+/// The samples of a Prometheus text-format file, as `name{labels}` → value;
+/// every line must be a comment or a sample.
+fn prometheus_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        assert!(
+            series[..name_end]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "metric name: {line:?}"
+        );
+        assert!(series.ends_with('}') || !series.contains('{'), "labels: {line:?}");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value: {line:?}"));
+        assert!(
+            samples.insert(series.to_string(), value).is_none(),
+            "duplicate series: {line:?}"
+        );
+    }
+    samples
+}
+
+/// `--metrics FILE` on imports and `cards generate`: counts by outcome and
+/// reason, duration, exit code and end time, labelled by kind and org,
+/// written whole; a failed run still says it failed.
+fn metrics_tell_a_scheduler_how_the_night_went(backend: Backend) {
+    let ws = backend.workspace();
+    ws.import_setup();
+    let mut rows = good_rows(1, 40);
+    rows.extend((1..=3).map(bad_row));
+    rows.push(rows[0].replace(",CX", ",DX"));
+    ws.write("night.csv", csv(&rows));
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let before = now();
+    let (code, summary) = ws.import(&["cards", "night.csv", "--metrics", "night.prom"]);
+    assert_eq!(code, 4, "{summary}");
+    let samples = prometheus_samples(&std::fs::read_to_string(ws.path("night.prom")).unwrap());
+    let at = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in {samples:#?}"))
+    };
+    let labels = "kind=\"import_cards\",org=\"1\"";
+    for outcome in ["read", "inserted", "unchanged", "rejected", "already_committed"] {
+        let key = if outcome == "read" { "records_read" } else { outcome };
+        assert_eq!(
+            at(&format!("cardbatch_run_records{{{labels},outcome=\"{outcome}\"}}")),
+            summary[key].as_f64().unwrap(),
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        at(&format!(
+            "cardbatch_run_rejects{{{labels},reason=\"SERIES_NOT_FOUND\"}}"
+        )),
+        3.0
+    );
+    assert_eq!(
+        at(&format!(
+            "cardbatch_run_rejects{{{labels},reason=\"DUPLICATE_IN_DATABASE\"}}"
+        )),
+        0.0
+    );
+    let by_reason: f64 = samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("cardbatch_run_rejects{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(by_reason, summary["rejected"].as_f64().unwrap());
+    assert_eq!(at(&format!("cardbatch_run_exit_code{{{labels}}}")), 4.0);
+    assert_eq!(
+        at(&format!("cardbatch_run_id{{{labels}}}")),
+        summary["run_id"].as_f64().unwrap()
+    );
+    let ratio = at(&format!("cardbatch_run_reject_ratio{{{labels}}}"));
+    assert!((ratio - 4.0 / 44.0).abs() < 1e-9, "{ratio}");
+    let finished = at(&format!("cardbatch_run_finished_timestamp_seconds{{{labels}}}"));
+    assert!(finished >= before - 1.0 && finished <= now() + 1.0, "{finished}");
+    assert!(at(&format!("cardbatch_run_duration_seconds{{{labels}}}")) >= 0.0);
+    // Written whole: nothing but the file is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(ws.path(""))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let output = ws.run(&[
+        "--org",
+        "1",
+        "cards",
+        "generate",
+        "--series-code",
+        "LUHN1",
+        "--count",
+        "7",
+        "--metrics",
+        "gen.prom",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let samples = prometheus_samples(&std::fs::read_to_string(ws.path("gen.prom")).unwrap());
+    assert_eq!(
+        samples["cardbatch_run_records{kind=\"generate\",org=\"1\",outcome=\"inserted\"}"],
+        7.0
+    );
+    assert_eq!(samples["cardbatch_run_exit_code{kind=\"generate\",org=\"1\"}"], 0.0);
+
+    // A run that fails (the server is not there) still tells: exit code 1, no counts.
+    let failed = ws
+        .cmd()
+        .env("DATABASE_URL", "postgres://cardbatch:secret@127.0.0.1:1/cards")
+        .args(["import", "cards", "night.csv", "--metrics", "failed.prom"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let samples = prometheus_samples(&std::fs::read_to_string(ws.path("failed.prom")).unwrap());
+    assert_eq!(samples[&format!("cardbatch_run_exit_code{{{labels}}}")], 1.0);
+    assert!(
+        !samples.keys().any(|k| k.starts_with("cardbatch_run_records")),
+        "{samples:?}"
+    );
+    // The metrics path is checked with the others, before anything is written.
+    let refused = ws.run(&["import", "cards", "night.csv", "--metrics", "night.csv"]);
+    assert_eq!(refused.status.code(), Some(2));
+}
+
 crate::on_every_backend!(
+    metrics_tell_a_scheduler_how_the_night_went,
     the_wrong_file_stops_at_its_first_thousand_records,
     exit_codes_tell_clean_from_rejected,
     a_share_of_rejects_stops_the_run,
