@@ -55,6 +55,8 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
         input_header: None,
         reading_plan: String::new(),
         input_details: Default::default(),
+        basis: Default::default(),
+        adopted_records: 0,
         dry_run: false,
         group_commits: true,
         overwrite_external_ids: false,

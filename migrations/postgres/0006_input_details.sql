@@ -4,3 +4,15 @@
 ALTER TABLE runs ADD COLUMN input_path TEXT;
 ALTER TABLE runs ADD COLUMN input_size BIGINT;
 ALTER TABLE runs ADD COLUMN input_sha256 TEXT;
+-- What a later input that opens with this run's whole input needs to know
+-- to take its verdicts without reading a card (a cumulative file): the
+-- length of the content the run key hashes, the org's last event id when
+-- the run began (an event since that is not the run's own means something
+-- changed), and a hash of what the verdicts depended on besides the
+-- database's cards (the org's configuration, its series, the release).
+ALTER TABLE runs ADD COLUMN content_bytes BIGINT;
+ALTER TABLE runs ADD COLUMN started_event_id BIGINT;
+ALTER TABLE runs ADD COLUMN context_hash TEXT;
+-- The run whose verdicts this run took for its first records, and how many.
+ALTER TABLE runs ADD COLUMN adopted_from BIGINT;
+ALTER TABLE runs ADD COLUMN adopted_records BIGINT;

@@ -33,6 +33,8 @@ pub struct Input {
     pub gzip: bool,
     pub format: Format,
     pub hash: String,
+    /// The length of the content that `hash` covers (decompressed, for gzip).
+    pub content_bytes: u64,
     /// The SHA-256 of the file as stored (compressed, for gzip), in hex.
     pub sha256: String,
     /// The file's absolute path, for the report (`None` for stdin).
@@ -75,6 +77,7 @@ impl Input {
             (content_hash(&path, gzip), sha256.join())
         });
         let sha256 = sha256.unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked")));
+        let (hash, content_bytes) = hash.map_err(unreadable)?;
         let mut input = Input {
             name: name.to_string(),
             shown_path: spool.is_none().then(|| {
@@ -87,7 +90,8 @@ impl Input {
             _spool: spool,
             gzip,
             format: Format::Csv,
-            hash: hash.map_err(unreadable)?,
+            hash,
+            content_bytes,
             sha256: sha256.map_err(unreadable)?,
             size: metadata.len(),
             bytes_read: Arc::new(AtomicU64::new(0)),
@@ -113,6 +117,30 @@ impl Input {
         } else {
             Box::new(BufReader::with_capacity(1 << 18, file))
         })
+    }
+
+    /// The run key of the content's first `length` bytes (as [`Input::hash`]
+    /// is of all of it), the last of them and the byte after them, if any.
+    pub fn prefix(&self, length: u64) -> io::Result<(String, Option<u8>, Option<u8>)> {
+        let mut content = self.reader()?;
+        let mut hasher = blake3::Hasher::new();
+        let mut last = None;
+        let mut left = length;
+        while left > 0 {
+            let buffer = content.fill_buf()?;
+            if buffer.is_empty() {
+                break;
+            }
+            let take = buffer.len().min(left as usize);
+            hasher.update(&buffer[..take]);
+            last = Some(buffer[take - 1]);
+            content.consume(take);
+            left -= take as u64;
+        }
+        let next = content.fill_buf()?.first().copied();
+        // The progress display counts the real reading from zero.
+        self.bytes_read.store(0, Ordering::Relaxed);
+        Ok((hasher.finalize().to_hex().to_string(), last, next))
     }
 
     /// The input's file, or `None` for stdin.
@@ -144,7 +172,8 @@ impl Input {
 /// The run key: the BLAKE3 hash of the content. A compressed input is
 /// identified by its records: gzip's header keeps a time stamp, so the same
 /// records compressed twice differ.
-fn content_hash(path: &Path, gzip: bool) -> io::Result<String> {
+/// Returns the hash and the content's length.
+fn content_hash(path: &Path, gzip: bool) -> io::Result<(String, u64)> {
     let mut hasher = blake3::Hasher::new();
     let file = File::open(path)?;
     if gzip {
@@ -152,7 +181,7 @@ fn content_hash(path: &Path, gzip: bool) -> io::Result<String> {
     } else {
         hasher.update_reader(file)?;
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok((hasher.finalize().to_hex().to_string(), hasher.count()))
 }
 
 /// The SHA-256 of the file's bytes as stored, in hex.

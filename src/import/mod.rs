@@ -13,6 +13,7 @@
 //! committed batch, and running it after success changes nothing.
 
 pub mod columns;
+pub mod cumulative;
 pub mod encoding;
 pub mod input;
 pub mod interrupt;
@@ -37,7 +38,9 @@ use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
 use crate::report::{ReadingSummary, RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
 use crate::store::session::{RejectLimit, WRONG_FILE_RECORDS};
-use crate::store::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, Store, begin_import};
+use crate::store::{
+    BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, Store, VerdictBasis, begin_import,
+};
 use input::{Format, Input};
 use interrupt::Interrupts;
 use reader::{OpenedSource, RecordBatch, RecordSource, open_source};
@@ -159,6 +162,15 @@ pub async fn run_import(
         _ => Vec::new(),
     };
     let series_codes = series.iter().map(|s| (s.id, s.definition.code.clone())).collect();
+    // What a later, longer input needs to take this run's verdicts (a new run only).
+    let basis = VerdictBasis {
+        content_bytes: Some(input.content_bytes),
+        started_event_id: match stored_plan {
+            None if !options.dry_run => Some(store.last_event_id(org_id).await?),
+            _ => None,
+        },
+        context_hash: Some(cumulative::context_hash(&org, &series)),
+    };
     let mut context = ValidationContext::new(options.kind, org.clone(), series);
     let external_id_generation = if context.can_generate_external_ids {
         org.external_id_format()
@@ -179,6 +191,8 @@ pub async fn run_import(
             size: Some(input.size),
             sha256: Some(input.sha256.clone()),
         },
+        basis,
+        adopted_records: 0,
         dry_run: options.dry_run,
         group_commits: options.batch_size.is_none(),
         overwrite_external_ids: options.overwrite_external_ids,
@@ -192,8 +206,33 @@ pub async fn run_import(
         external_id_generation,
         series_codes,
     };
+    let mut start = start;
+    // A cumulative file: the verdicts of the earlier run its content opens with.
+    let adopted = match stored_plan {
+        None => cumulative::adopt_earlier_run(store, org_id, &start, &input).await?,
+        Some(_) => None,
+    };
+    start.adopted_records = adopted.as_ref().map_or(0, |adoption| adoption.records);
     let mut session = begin_import(store, org_id, start).await?;
     let before = session.state().clone();
+    // The adopted verdicts are this invocation's: the summary counts them as
+    // unchanged and rejected, not as committed by an earlier invocation.
+    let counted_from = match &adopted {
+        Some(adoption) => RunState {
+            records_committed: before.records_committed - adoption.records,
+            unchanged: before.unchanged - adoption.unchanged,
+            rejected: before.rejected - adoption.rejected,
+            ..before.clone()
+        },
+        None => before.clone(),
+    };
+    if let Some(adoption) = &adopted {
+        warnings.push(format!(
+            "records 1 to {} are run {}'s whole input, byte for byte, and nothing it judged by has changed since: \
+             its verdicts stand ({} unchanged, {} rejected again), no card was read for them",
+            adoption.records, adoption.from_run, adoption.unchanged, adoption.rejected
+        ));
+    }
     let plan = opened.plan.clone();
     context.strip_separators = plan.strip_separators;
     let context = Arc::new(context);
@@ -221,7 +260,7 @@ pub async fn run_import(
         session.finish(RunStatus::Aborted).await?;
         (before.records_committed, Ending::Aborted, 0)
     } else {
-        if before.records_committed > 0 {
+        if counted_from.records_committed > 0 {
             warnings.push(format!(
                 "resumed run {} ({}) from record {}: records 1 to {} were committed by an earlier invocation",
                 before.run_id,
@@ -272,9 +311,10 @@ pub async fn run_import(
         session.record_reject_report(&path.display().to_string()).await?;
     }
     let after = session.state().clone();
-    let by_reason = session.reason_counts(before.records_committed).await?;
+    let by_reason = session.reason_counts(counted_from.records_committed).await?;
     session.close().await?;
 
+    let before = counted_from;
     let inserted = after.inserted - before.inserted;
     let status = match (options.dry_run, ending) {
         (true, _) => "dry_run",

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
 use super::session::backend::{CardExternalId, CardKeys, CustomerKeys, Holder, StoredCard};
-use super::{CardView, InputDetails, RunCard, RunInfo, RunState, RunStatus, StoreError};
+use super::{CardView, InputDetails, PrefixRun, RunCard, RunInfo, RunState, RunStatus, StoreError};
 use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};
 use crate::domain::{NewSeries, RejectReason, Series};
@@ -189,6 +189,24 @@ where
         already_committed: row.integer("already_committed")? as u64,
         started_at: row.text("started_at")?,
         finished_at: row.optional_text("finished_at")?,
+    })
+}
+
+/// A row of [`super::PREFIX_CANDIDATES`].
+pub fn prefix_run<R>(row: &R) -> Result<PrefixRun, StoreError>
+where
+    R: StoredRow,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(PrefixRun {
+        run_id: row.integer("id")?,
+        input_hash: row.text("input_hash")?,
+        content_bytes: row.integer("content_bytes")? as u64,
+        started_event_id: row.integer("started_event_id")?,
+        records: row.integer("records_committed")? as u64,
+        inserted: row.integer("inserted")? as u64,
+        unchanged: row.integer("unchanged")? as u64,
+        rejected: row.integer("rejected")? as u64,
     })
 }
 

@@ -23,7 +23,7 @@ use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
 pub use events::{EventPayload, EventRecord};
 pub use postgres::PgStore;
 pub use session::backend::ImportBackend;
-pub use session::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus};
+pub use session::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, VerdictBasis};
 pub use sqlite::SqliteStore;
 pub use url::{Backend, DatabaseUrl, UrlError, redact};
 
@@ -210,6 +210,33 @@ const REJECT_PAGE: &str = "SELECT record, line, reason, field, message, raw FROM
 /// input (none: no such run, or one stored before plans were kept).
 const STORED_READING_PLAN: &str = "SELECT reading_plan FROM runs WHERE org_id = $1 AND kind = $2 AND input_hash = $3";
 
+/// Org `$1`'s last event id (no row: it has none). A row stands for the
+/// ids `id .. id + event_count - 1`.
+const LAST_EVENT_ID: &str = "SELECT id + event_count - 1 FROM events WHERE org_id = $1 ORDER BY id DESC LIMIT 1";
+
+/// Org `$1`'s completed runs of kind `$2` whose content is shorter than
+/// `$3` bytes and was read with plan `$4` in context `$5`, longest first:
+/// the runs whose whole input a cumulative file may open with.
+const PREFIX_CANDIDATES: &str = "SELECT id, input_hash, content_bytes, started_event_id, records_committed, inserted, \
+     unchanged, rejected FROM runs WHERE org_id = $1 AND kind = $2 AND status = 'completed' AND content_bytes < $3 \
+     AND reading_plan = $4 AND context_hash = $5 AND started_event_id IS NOT NULL \
+     ORDER BY content_bytes DESC, id DESC LIMIT 3";
+
+/// Events of org `$1` after id `$2` that run `$3` did not write: something changed since it began.
+const FOREIGN_EVENTS_SINCE: &str =
+    "SELECT count(*) FROM events WHERE org_id = $1 AND id > $2 AND (run_id IS NULL OR run_id <> $3)";
+
+/// Rejects of org `$1`'s run `$2` of a record that could not be read whole
+/// (an open quote, an overlong record): a longer input may frame it otherwise.
+const MALFORMED_REJECTS: &str =
+    "SELECT count(*) FROM rejects WHERE org_id = $1 AND run_id = $2 AND reason = 'MALFORMED_RECORD'";
+
+/// Run `$3`'s rejects and line offsets of org `$2`, copied to run `$1`.
+const COPY_REJECTS: &str = "INSERT INTO rejects (org_id, run_id, record, line, reason, field, message, raw) \
+     SELECT org_id, $1, record, line, reason, field, message, raw FROM rejects WHERE org_id = $2 AND run_id = $3";
+const COPY_RUN_LINES: &str = "INSERT INTO run_lines (org_id, run_id, record, line_offset) \
+     SELECT org_id, $1, record, line_offset FROM run_lines WHERE org_id = $2 AND run_id = $3";
+
 /// Org `$1`'s series, by id.
 const ORG_SERIES: &str = "SELECT * FROM card_series WHERE org_id = $1 ORDER BY id";
 /// Org `$1`'s series `$2`, by id or by code.
@@ -248,6 +275,63 @@ mod shared_queries {
             .bind(outcome.rejected as i64)
             .bind(run.org_id)
             .bind(run.run_id)
+    }
+
+    /// [`super::LAST_EVENT_ID`].
+    pub(crate) fn last_event_id<'a, DB: Database>(org_id: i64) -> QueryScalar<'a, DB, i64, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+        (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        sqlx::query_scalar(super::LAST_EVENT_ID).bind(org_id)
+    }
+
+    /// [`super::PREFIX_CANDIDATES`].
+    pub(crate) fn prefix_candidates<'a, DB: Database>(
+        org_id: i64,
+        kind: &'a str,
+        longer_than: u64,
+        reading_plan: &'a str,
+        context_hash: &'a str,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+    {
+        sqlx::query(super::PREFIX_CANDIDATES)
+            .bind(org_id)
+            .bind(kind)
+            .bind(longer_than as i64)
+            .bind(reading_plan)
+            .bind(context_hash)
+    }
+
+    /// A count of `sql` (`$1` org, `$2` and `$3`): [`super::FOREIGN_EVENTS_SINCE`], [`super::MALFORMED_REJECTS`].
+    pub(crate) fn count<'a, DB: Database>(
+        sql: &'static str,
+        org_id: i64,
+        binds: &[i64],
+    ) -> QueryScalar<'a, DB, i64, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB> + for<'r> Decode<'r, DB>,
+        (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        binds
+            .iter()
+            .fold(sqlx::query_scalar(sql).bind(org_id), |query, value| query.bind(*value))
+    }
+
+    /// [`super::COPY_REJECTS`] or [`super::COPY_RUN_LINES`]: run `from`'s rows as run `to`'s.
+    pub(crate) fn copy_run_rows<'a, DB: Database>(
+        sql: &'static str,
+        org_id: i64,
+        from: i64,
+        to: i64,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(sql).bind(to).bind(org_id).bind(from)
     }
 
     /// [`super::STORED_READING_PLAN`].
@@ -539,6 +623,58 @@ pub trait Store: Send + Sync {
     /// The org's runs, newest first.
     async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError>;
 
+    /// The org's last event id (0 when it has none).
+    async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError>;
+
+    /// Org `org_id`'s completed runs of `kind` shorter than `content_bytes`,
+    /// read with `reading_plan` in `context_hash`, longest first
+    /// ([`PREFIX_CANDIDATES`]).
+    async fn prefix_candidates(
+        &self,
+        org_id: i64,
+        kind: ImportKind,
+        content_bytes: u64,
+        reading_plan: &str,
+        context_hash: &str,
+    ) -> Result<Vec<PrefixRun>, StoreError>;
+
+    /// The count `sql` gives for org `$1` and `binds` (`$2`, `$3`).
+    async fn count(&self, sql: &'static str, org_id: i64, binds: &[i64]) -> Result<i64, StoreError>;
+
+    /// The completed runs of `kind` whose verdicts an input of
+    /// `content_bytes` read with `reading_plan` in `context_hash` could take
+    /// for its opening records, longest first: nothing has changed in the
+    /// org since each began but by its own hand, and each read every record
+    /// whole (a record cut short at the end of a file may read otherwise
+    /// once the file goes on).
+    async fn prefix_runs(
+        &self,
+        org_id: i64,
+        kind: ImportKind,
+        content_bytes: u64,
+        reading_plan: &str,
+        context_hash: &str,
+    ) -> Result<Vec<PrefixRun>, StoreError> {
+        let mut eligible = Vec::new();
+        for run in self
+            .prefix_candidates(org_id, kind, content_bytes, reading_plan, context_hash)
+            .await?
+        {
+            let changed = self
+                .count(FOREIGN_EVENTS_SINCE, org_id, &[run.started_event_id, run.run_id])
+                .await?;
+            if changed == 0 && self.count(MALFORMED_REJECTS, org_id, &[run.run_id]).await? == 0 {
+                eligible.push(run);
+            }
+        }
+        Ok(eligible)
+    }
+
+    /// Creates the run of `start` holding `from`'s verdicts for its first
+    /// `from.records` records (its counts, rejects and line offsets), in one
+    /// transaction; `false` when the input's run exists already.
+    async fn adopt_run(&self, org_id: i64, start: &ImportStart, from: &PrefixRun) -> Result<bool, StoreError>;
+
     /// Up to `limit` rejects of a run with record numbers above `after_record`, in record order.
     async fn reject_page(
         &self,
@@ -550,6 +686,19 @@ pub trait Store: Send + Sync {
 
     /// Up to `limit` events with ids above `after_id`, in id order.
     async fn event_page(&self, org_id: i64, after_id: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
+}
+
+/// A completed run whose whole input may open a longer one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixRun {
+    pub run_id: i64,
+    pub input_hash: String,
+    pub content_bytes: u64,
+    pub started_event_id: i64,
+    pub records: u64,
+    pub inserted: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
 }
 
 /// A run as `runs list` and `runs show` print it.

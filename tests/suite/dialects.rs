@@ -484,7 +484,102 @@ fn no_run_replaces_another_runs_report(backend: Backend) {
     assert_eq!(dry["reject_report"], "nightly.csv.dry-run.rejects.csv");
 }
 
+/// The rows of the report at `path` (relative to the workspace) as CSV lines, header left out.
+fn report_rows(ws: &Workspace, path: &str) -> Vec<String> {
+    std::fs::read_to_string(ws.path(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A nightly file that grows: when it opens with the whole of the night
+/// before's file and nothing has changed since, the night before's
+/// verdicts stand for those records (no card read); the new records are
+/// judged as they would be anyway. When something changed, every record is
+/// judged against the cards again.
+fn a_cumulative_file_takes_the_night_befores_verdicts_when_nothing_changed(backend: Backend) {
+    let ws = backend.workspace();
+    ws.import_setup();
+    // Dirty: every 97th check digit broken, every 101st row repeats a number.
+    let whole = crate::common::big_cards_file(6_000);
+    let lines: Vec<&str> = whole.lines().collect();
+    let night = |records: usize| lines[..=records].join("\n") + "\n";
+    ws.write("drop.csv", night(3_000));
+    let (_, first) = ws.import(&["cards", "drop.csv"]);
+    let first_report = report_rows(&ws, first["reject_report"].as_str().unwrap());
+    ws.write("drop.csv", &whole);
+    // A dry run reads every card: what the new records' verdicts must be.
+    let (_, dry) = ws.import(&["cards", "drop.csv", "--dry-run"]);
+    let events = ws.events().len();
+    let (code, second) = ws.import(&["cards", "drop.csv"]);
+    assert_eq!(code, 4, "{second}");
+    assert_accounted(&second);
+    let warnings = second["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("records 1 to 3000 are run {}'s whole input", first["run_id"])),
+        "{second}"
+    );
+    let n = |summary: &serde_json::Value, key: &str| summary[key].as_u64().unwrap();
+    assert_eq!(n(&second, "unchanged"), n(&first, "inserted") + n(&first, "unchanged"));
+    assert_eq!(n(&second, "inserted"), n(&dry, "inserted"));
+    assert_eq!(n(&second, "already_committed"), 0);
+    assert_eq!(
+        ws.events().len() - events,
+        n(&second, "inserted") as usize,
+        "events for the new cards only"
+    );
+    // The night before's rejects stand as they were; the new records' are the dry run's.
+    let second_report = report_rows(&ws, second["reject_report"].as_str().unwrap());
+    let dry_report = report_rows(&ws, "drop.csv.dry-run.rejects.csv");
+    let record = |row: &String| row.split(',').nth(1).unwrap().parse::<u64>().unwrap();
+    let (old, new): (Vec<String>, Vec<String>) = second_report.into_iter().partition(|row| record(row) <= 3_000);
+    assert_eq!(old, first_report);
+    assert_eq!(
+        new,
+        dry_report
+            .into_iter()
+            .filter(|row| record(row) > 3_000)
+            .collect::<Vec<_>>()
+    );
+    assert!(!new.is_empty());
+    assert_eq!(n(&second, "rejected"), n(&first, "rejected") + new.len() as u64);
+
+    // Something changed since (an external ID set by hand): every card is read again.
+    let number = lines[2].split(',').next().unwrap();
+    ws.ok_json(&[
+        "cards",
+        "set-external-id",
+        "--card-number",
+        number,
+        "--external-id",
+        "CX90000007",
+    ]);
+    let third_file = whole.clone() + &lines[6_001 - 100..].join("\n").replace("LUHN1,CX", "LUHN1,DX") + "\n";
+    ws.write("drop.csv", &third_file);
+    let (_, third) = ws.import(&["cards", "drop.csv"]);
+    assert!(!third["warnings"].to_string().contains("whole input"), "{third}");
+    let third_report = report_rows(&ws, third["reject_report"].as_str().unwrap());
+    assert!(
+        third_report
+            .iter()
+            .any(|row| row.starts_with("3,2,DUPLICATE_IN_DATABASE,")),
+        "the card changed by hand is judged again: {third_report:?}"
+    );
+
+    // Nothing changed since, but the file is not the night before's plus more
+    // (one early record differs): every card is read.
+    let edited =
+        third_file.replacen(lines[10], &lines[10].replace(",CX", ",EX"), 1) + lines[5] + "\n";
+    ws.write("drop.csv", &edited);
+    let (_, fourth) = ws.import(&["cards", "drop.csv"]);
+    assert!(!fourth["warnings"].to_string().contains("whole input"), "{fourth}");
+    assert_accounted(&fourth);
+}
+
 crate::on_every_backend!(
+    a_cumulative_file_takes_the_night_befores_verdicts_when_nothing_changed,
     one_field_records_are_read,
     messages_say_what_is_wrong_with_the_file,
     a_european_excel_export_is_read_and_given_back_byte_for_byte,

@@ -58,6 +58,10 @@ fn import_with(backend: Backend, connections: &str) -> Imported {
             input.to_str().unwrap(),
             "--connections",
             connections,
+            // Without the wrong-file guard, which writes the first batch
+            // alone, pairs begin at the first batch (the one sharing a card).
+            "--max-rejects",
+            "none",
             "--json",
         ])
         .output()

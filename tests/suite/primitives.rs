@@ -21,6 +21,8 @@ fn start(dry_run: bool) -> ImportStart {
         input_header: Some("card_number,series_code".into()),
         reading_plan: String::new(),
         input_details: Default::default(),
+        basis: Default::default(),
+        adopted_records: 0,
         dry_run,
         group_commits: false,
         overwrite_external_ids: false,

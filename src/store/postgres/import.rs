@@ -27,7 +27,7 @@ use crate::store::session::backend::{
     RunContext,
 };
 use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
-use crate::store::{StoreError, decode, now};
+use crate::store::{COPY_REJECTS, COPY_RUN_LINES, PrefixRun, StoreError, decode, now, shared_queries};
 
 /// The first key of the advisory locks that guard runs (the second is the run id).
 const RUN_LOCK_SPACE: i32 = 0x6361_7264; // "card"
@@ -113,29 +113,9 @@ pub(super) async fn open(
     if start.dry_run {
         sqlx::raw_sql("BEGIN").execute(&mut *connection).await?;
     }
-    // A dry run's row has no input hash, so it never collides with the real run of the same input.
-    let input_hash = (!start.dry_run).then_some(&start.input_hash);
-    let created = sqlx::query(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
-         input_path, input_size, input_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8::timestamptz, $9, $10, $11) \
-         ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
-         RETURNING id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report",
-    )
-    .bind(org_id)
-    .bind(start.kind.as_str())
-    .bind(&start.input_name)
-    .bind(input_hash)
-    .bind(start.input_format.as_str())
-    .bind(&start.input_header)
-    .bind(&start.reading_plan)
-    .bind(now())
-    .bind(&start.input_details.path)
-    .bind(start.input_details.size.map(|size| size as i64))
-    .bind(&start.input_details.sha256)
-    .fetch_optional(&mut *connection)
-    .await?;
+    let created = insert_run(&mut connection, org_id, start, None).await?;
     let mut run = match created {
-        Some(row) => decode::run_state(&row)?,
+        Some(run) => run,
         None => find_run(&mut connection, org_id, start).await?,
     };
     if !start.dry_run {
@@ -159,6 +139,71 @@ pub(super) async fn open(
         reserved_ids: Vec::new(),
         settled_at: None,
     })
+}
+
+/// Inserts the run, unless the input's run exists (`None`). A dry run's row
+/// has no input hash, so it never collides with the real run of the same
+/// input. A run that takes `adopted`'s verdicts starts with its counts.
+async fn insert_run(
+    connection: &mut PgConnection,
+    org_id: i64,
+    start: &ImportStart,
+    adopted: Option<&PrefixRun>,
+) -> Result<Option<RunState>, StoreError> {
+    let (records, unchanged, rejected) = adopted.map_or((0, 0, 0), |from| {
+        (from.records, from.inserted + from.unchanged, from.rejected)
+    });
+    let created = sqlx::query(
+        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
+         input_path, input_size, input_sha256, content_bytes, started_event_id, context_hash, \
+         records_committed, unchanged, rejected, adopted_from, adopted_records) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8::timestamptz, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
+         RETURNING id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report",
+    )
+    .bind(org_id)
+    .bind(start.kind.as_str())
+    .bind(&start.input_name)
+    .bind((!start.dry_run).then_some(&start.input_hash))
+    .bind(start.input_format.as_str())
+    .bind(&start.input_header)
+    .bind(&start.reading_plan)
+    .bind(now())
+    .bind(&start.input_details.path)
+    .bind(start.input_details.size.map(|size| size as i64))
+    .bind(&start.input_details.sha256)
+    .bind(start.basis.content_bytes.map(|bytes| bytes as i64))
+    .bind(start.basis.started_event_id)
+    .bind(&start.basis.context_hash)
+    .bind(records as i64)
+    .bind(unchanged as i64)
+    .bind(rejected as i64)
+    .bind(adopted.map(|from| from.run_id))
+    .bind(adopted.map(|from| from.records as i64))
+    .fetch_optional(&mut *connection)
+    .await?;
+    created.as_ref().map(decode::run_state).transpose()
+}
+
+/// Creates the run of `start` with `from`'s verdicts for its first records
+/// (see [`crate::store::Store::adopt_run`]); `false` when the run exists.
+pub(super) async fn adopt(
+    pool: &PgPool,
+    org_id: i64,
+    start: &ImportStart,
+    from: &PrefixRun,
+) -> Result<bool, StoreError> {
+    let mut transaction = pool.begin().await?;
+    let Some(run) = insert_run(&mut transaction, org_id, start, Some(from)).await? else {
+        return Ok(false);
+    };
+    for sql in [COPY_REJECTS, COPY_RUN_LINES] {
+        shared_queries::copy_run_rows(sql, org_id, from.run_id, run.run_id)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(true)
 }
 
 async fn find_run(connection: &mut PgConnection, org_id: i64, start: &ImportStart) -> Result<RunState, StoreError> {

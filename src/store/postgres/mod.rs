@@ -19,8 +19,8 @@ use super::events::{
 use super::sequences::FreeIds;
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, TablePlacement, card_created_payload, decode,
-    new_secret, now, shared_queries,
+    PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, TablePlacement, card_created_payload,
+    decode, new_secret, now, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -734,6 +734,33 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode::run_info).collect()
+    }
+
+    async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError> {
+        let last = shared_queries::last_event_id(org_id).fetch_optional(&self.pool).await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn prefix_candidates(
+        &self,
+        org_id: i64,
+        kind: ImportKind,
+        content_bytes: u64,
+        reading_plan: &str,
+        context_hash: &str,
+    ) -> Result<Vec<PrefixRun>, StoreError> {
+        let rows = shared_queries::prefix_candidates(org_id, kind.as_str(), content_bytes, reading_plan, context_hash)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::prefix_run).collect()
+    }
+
+    async fn count(&self, sql: &'static str, org_id: i64, binds: &[i64]) -> Result<i64, StoreError> {
+        Ok(shared_queries::count(sql, org_id, binds).fetch_one(&self.pool).await?)
+    }
+
+    async fn adopt_run(&self, org_id: i64, start: &ImportStart, from: &PrefixRun) -> Result<bool, StoreError> {
+        import::adopt(&self.pool, org_id, start, from).await
     }
 
     async fn reject_page(

@@ -86,6 +86,12 @@ pub struct ImportStart {
     pub reading_plan: String,
     /// Where the input is, its size and SHA-256, stored with a new run.
     pub input_details: InputDetails,
+    /// What a later, longer input needs to take this run's verdicts, stored with a new run.
+    pub basis: VerdictBasis,
+    /// Records at the start of the run whose verdicts this invocation took
+    /// from an earlier run ([`crate::store::Store::adopt_run`]): they count
+    /// as this invocation's, not as committed by an earlier one.
+    pub adopted_records: u64,
     pub dry_run: bool,
     /// Consecutive batches may share a transaction (`--batch-size` not
     /// given); otherwise each batch is committed on its own.
@@ -110,6 +116,19 @@ pub struct InputDetails {
     pub path: Option<String>,
     pub size: Option<u64>,
     pub sha256: Option<String>,
+}
+
+/// What a later input that opens with this run's whole input needs to take
+/// its verdicts without reading a card (see `import::cumulative`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerdictBasis {
+    /// The length of the content the run key hashes.
+    pub content_bytes: Option<u64>,
+    /// The org's last event id before the run began.
+    pub started_event_id: Option<i64>,
+    /// What the verdicts depend on besides the cards: the org's
+    /// configuration, its series and the release, hashed.
+    pub context_hash: Option<String>,
 }
 
 /// The status of a run.
@@ -256,7 +275,7 @@ impl ImportSession {
         start: ImportStart,
     ) -> ImportSession {
         let state = backend.run().clone();
-        let already_committed = state.records_committed;
+        let already_committed = state.records_committed.saturating_sub(start.adopted_records);
         let committed = state.clone();
         ImportSession {
             backend,

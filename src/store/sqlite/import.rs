@@ -27,7 +27,7 @@ use crate::store::session::backend::{
     RunContext, StoredCard,
 };
 use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
-use crate::store::{StoreError, decode, now};
+use crate::store::{COPY_REJECTS, COPY_RUN_LINES, PrefixRun, StoreError, decode, now, shared_queries};
 
 pub(super) struct SqliteImport {
     connection: PoolConnection<Sqlite>,
@@ -53,7 +53,7 @@ pub(super) async fn open(
     connection.close_on_drop();
     if start.dry_run {
         lock_wait.begin_immediate(&mut connection).await?;
-        let run = create_run(&mut connection, org_id, start).await?;
+        let run = create_run(&mut connection, org_id, start, None).await?;
         return Ok(SqliteImport {
             connection,
             lock_wait: lock_wait.clone(),
@@ -69,7 +69,7 @@ pub(super) async fn open(
             // Another process may have created it since we looked.
             let state = match find_run(&mut connection, org_id, start).await? {
                 Some(state) => state,
-                None => create_run(&mut connection, org_id, start).await?,
+                None => create_run(&mut connection, org_id, start, None).await?,
             };
             sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
             state.run_id
@@ -111,15 +111,22 @@ async fn find_run(
 }
 
 /// Creates the run (inside the caller's write transaction). A dry run's row
-/// has no input hash, so it never collides with the real run of the same input.
+/// has no input hash, so it never collides with the real run of the same
+/// input. A run that takes `adopted`'s verdicts starts with its counts.
 async fn create_run(
     connection: &mut SqliteConnection,
     org_id: i64,
     start: &ImportStart,
+    adopted: Option<&PrefixRun>,
 ) -> Result<RunState, StoreError> {
+    let (records, unchanged, rejected) = adopted.map_or((0, 0, 0), |from| {
+        (from.records, from.inserted + from.unchanged, from.rejected)
+    });
     let run_id: i64 = sqlx::query_scalar(
         "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
-         input_path, input_size, input_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING id",
+         input_path, input_size, input_sha256, content_bytes, started_event_id, context_hash, \
+         records_committed, unchanged, rejected, adopted_from, adopted_records) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(org_id)
     .bind(start.kind.as_str())
@@ -132,18 +139,55 @@ async fn create_run(
     .bind(&start.input_details.path)
     .bind(start.input_details.size.map(|size| size as i64))
     .bind(&start.input_details.sha256)
+    .bind(start.basis.content_bytes.map(|bytes| bytes as i64))
+    .bind(start.basis.started_event_id)
+    .bind(&start.basis.context_hash)
+    .bind(records as i64)
+    .bind(unchanged as i64)
+    .bind(rejected as i64)
+    .bind(adopted.map(|from| from.run_id))
+    .bind(adopted.map(|from| from.records as i64))
     .fetch_one(&mut *connection)
     .await?;
     Ok(RunState {
         run_id,
         status: RunStatus::Running,
-        records_committed: 0,
+        records_committed: records,
         inserted: 0,
-        unchanged: 0,
-        rejected: 0,
+        unchanged,
+        rejected,
         reading_plan: Some(start.reading_plan.clone()),
         reject_report: None,
     })
+}
+
+/// Creates the run of `start` with `from`'s verdicts for its first records
+/// (see [`crate::store::Store::adopt_run`]); `false` when the run exists.
+pub(super) async fn adopt(
+    pool: &SqlitePool,
+    lock_wait: &LockWait,
+    org_id: i64,
+    start: &ImportStart,
+    from: &PrefixRun,
+) -> Result<bool, StoreError> {
+    let mut connection = pool.acquire().await?;
+    lock_wait.begin_immediate(&mut connection).await?;
+    let adopted = async {
+        if find_run(&mut connection, org_id, start).await?.is_some() {
+            return Ok(false);
+        }
+        let run = create_run(&mut connection, org_id, start, Some(from)).await?;
+        for sql in [COPY_REJECTS, COPY_RUN_LINES] {
+            shared_queries::copy_run_rows(sql, org_id, from.run_id, run.run_id)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok::<_, StoreError>(true)
+    }
+    .await;
+    let end = if adopted.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    sqlx::raw_sql(end).execute(&mut *connection).await?;
+    adopted
 }
 
 /// The cards holding the card numbers of the JSON array `?2`, and those

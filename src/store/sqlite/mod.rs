@@ -16,7 +16,7 @@ use super::events::{
 };
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
+    PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload, decode,
     is_unique_violation, new_secret, now, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
@@ -464,6 +464,33 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode::run_info).collect()
+    }
+
+    async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError> {
+        let last = shared_queries::last_event_id(org_id).fetch_optional(&self.pool).await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn prefix_candidates(
+        &self,
+        org_id: i64,
+        kind: ImportKind,
+        content_bytes: u64,
+        reading_plan: &str,
+        context_hash: &str,
+    ) -> Result<Vec<PrefixRun>, StoreError> {
+        let rows = shared_queries::prefix_candidates(org_id, kind.as_str(), content_bytes, reading_plan, context_hash)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::prefix_run).collect()
+    }
+
+    async fn count(&self, sql: &'static str, org_id: i64, binds: &[i64]) -> Result<i64, StoreError> {
+        Ok(shared_queries::count(sql, org_id, binds).fetch_one(&self.pool).await?)
+    }
+
+    async fn adopt_run(&self, org_id: i64, start: &ImportStart, from: &PrefixRun) -> Result<bool, StoreError> {
+        import::adopt(&self.pool, &self.lock_wait, org_id, start, from).await
     }
 
     async fn reject_page(
