@@ -3,10 +3,8 @@
 use serde_json::{Value, json};
 
 use super::{Settings, print_json, print_stdout};
-use crate::batch::Format;
 use crate::cli::RunsCommand;
 use crate::error::{CommandError, Exit, usage};
-use crate::import::reading::ReadingPlan;
 use crate::store::RunInfo;
 
 pub(super) async fn run(settings: &Settings, command: RunsCommand) -> Result<Exit, CommandError> {
@@ -159,20 +157,7 @@ fn details(run: &RunInfo) -> String {
         ("already committed", run.already_committed.to_string()),
         ("started", run.started_at.clone()),
         ("finished", run.finished_at.clone().unwrap_or_else(|| "-".into())),
-        (
-            "reading",
-            run.reading_plan
-                .as_deref()
-                .map(|plan| {
-                    let format = run
-                        .input_format
-                        .as_deref()
-                        .and_then(Format::parse)
-                        .unwrap_or(Format::Csv);
-                    ReadingPlan::from_stored(Some(plan), format).describe()
-                })
-                .unwrap_or_else(|| "-".into()),
-        ),
+        ("reading", crate::report::reading_of(run).unwrap_or_else(|| "-".into())),
         ("reject report", run.reject_report.clone().unwrap_or_else(|| "-".into())),
     ];
     fields

@@ -24,7 +24,7 @@ use crate::batch::ImportKind;
 use crate::domain::{OrgConfig, Series};
 use crate::error::{CommandError, failed};
 use crate::import::input::Input;
-use crate::store::{ImportStart, PrefixRun, Store};
+use crate::store::{ImportStart, PrefixQuery, PrefixRun, Store};
 
 /// The verdicts a run took from an earlier one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +57,13 @@ pub async fn adopt_earlier_run(
     if start.kind != ImportKind::Cards || start.dry_run {
         return Ok(None);
     }
-    let candidates = store
-        .prefix_runs(org_id, start.kind, input.content_bytes, &start.reading_plan, context)
-        .await?;
+    let query = PrefixQuery {
+        kind: start.kind,
+        content_bytes: input.content_bytes,
+        reading_plan: &start.reading_plan,
+        context_hash: context,
+    };
+    let candidates = store.prefix_runs(org_id, &query).await?;
     for candidate in candidates {
         if !opens_with(input, &candidate)? {
             continue;

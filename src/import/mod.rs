@@ -179,7 +179,7 @@ pub async fn run_import(
     } else {
         None
     };
-    let start = ImportStart {
+    let mut start = ImportStart {
         kind: options.kind,
         input_name: input.name.clone(),
         input_hash: input.hash.clone(),
@@ -206,7 +206,6 @@ pub async fn run_import(
         external_id_generation,
         series_codes,
     };
-    let mut start = start;
     // A cumulative file: the verdicts of the earlier run its content opens with.
     let adopted = match stored_plan {
         None => cumulative::adopt_earlier_run(store, org_id, &start, &input).await?,

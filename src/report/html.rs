@@ -10,8 +10,6 @@
 use std::fmt::Write;
 
 use super::review::{BINS, Group, Review};
-use crate::batch::Format;
-use crate::import::reading::ReadingPlan;
 use crate::store::{RunInfo, RunStatus};
 
 /// Escapes text for HTML content and attribute values.
@@ -214,17 +212,7 @@ fn size(bytes: u64) -> String {
 fn summary(page: &mut String, page_data: &Page<'_>) {
     let Page { run, review, .. } = *page_data;
     let details = &run.input_details;
-    let reading = run
-        .reading_plan
-        .as_deref()
-        .map(|plan| {
-            let format = run
-                .input_format
-                .as_deref()
-                .and_then(Format::parse)
-                .unwrap_or(Format::Csv);
-            ReadingPlan::from_stored(Some(plan), format).describe()
-        })
+    let reading = super::reading_of(run)
         .or_else(|| run.input_format.clone())
         .unwrap_or_else(|| "-".into());
     let rows: Vec<(&str, String)> = vec![

@@ -6,6 +6,7 @@
 mod decode;
 pub mod events;
 mod postgres;
+mod prefix;
 mod sequences;
 pub mod session;
 mod sqlite;
@@ -22,6 +23,7 @@ use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
 pub use events::{EventPayload, EventRecord};
 pub use postgres::PgStore;
+pub use prefix::PrefixQuery;
 pub use session::backend::ImportBackend;
 pub use session::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, VerdictBasis};
 pub use sqlite::SqliteStore;
@@ -210,6 +212,16 @@ const REJECT_PAGE: &str = "SELECT record, line, reason, field, message, raw FROM
 /// input (none: no such run, or one stored before plans were kept).
 const STORED_READING_PLAN: &str = "SELECT reading_plan FROM runs WHERE org_id = $1 AND kind = $2 AND input_hash = $3";
 
+/// The columns a store's `INSERT INTO runs` sets, in the order
+/// [`shared_queries::new_run`] binds them (`$1` to `$19`).
+const NEW_RUN_COLUMNS: &str = "org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, \
+     started_at, input_path, input_size, input_sha256, content_bytes, started_event_id, context_hash, \
+     records_committed, unchanged, rejected, adopted_from, adopted_records";
+
+/// What an `INSERT INTO runs` returns: the columns [`decode::run_state`] reads.
+const NEW_RUN_RETURNING: &str =
+    "RETURNING id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report";
+
 /// Org `$1`'s last event id (no row: it has none). A row stands for the
 /// ids `id .. id + event_count - 1`.
 const LAST_EVENT_ID: &str = "SELECT id + event_count - 1 FROM events WHERE org_id = $1 ORDER BY id DESC LIMIT 1";
@@ -256,8 +268,9 @@ mod shared_queries {
     use super::SeriesRef;
     use crate::numbers::NumberFormat;
 
-    use super::session::BatchOutcome;
+    use super::PrefixRun;
     use super::session::backend::RunContext;
+    use super::session::{BatchOutcome, ImportStart};
 
     /// [`super::CHECKPOINT`] for `run`: through `through`, adding `outcome`'s counts.
     pub(crate) fn checkpoint<'a, DB: Database>(
@@ -275,6 +288,49 @@ mod shared_queries {
             .bind(outcome.rejected as i64)
             .bind(run.org_id)
             .bind(run.run_id)
+    }
+
+    /// A store's `INSERT INTO runs` (its columns in [`super::NEW_RUN_COLUMNS`]
+    /// order, `RETURNING` the columns [`super::decode::run_state`] reads)
+    /// with `start`'s values; a run that takes `adopted`'s verdicts starts
+    /// with its counts. A dry run's row has no input hash, so it never
+    /// collides with the real run of the same input.
+    pub(crate) fn new_run<'a, DB: Database>(
+        sql: impl sqlx::SqlSafeStr,
+        org_id: i64,
+        start: &'a ImportStart,
+        adopted: Option<&PrefixRun>,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+        Option<&'a str>: Encode<'a, DB> + Type<DB>,
+        String: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        let (records, unchanged, rejected) = adopted.map_or((0, 0, 0), |from| {
+            (from.records, from.inserted + from.unchanged, from.rejected)
+        });
+        sqlx::query(sql)
+            .bind(org_id)
+            .bind(start.kind.as_str())
+            .bind(start.input_name.as_str())
+            .bind((!start.dry_run).then_some(start.input_hash.as_str()))
+            .bind(start.input_format.as_str())
+            .bind(start.input_header.as_deref())
+            .bind(start.reading_plan.as_str())
+            .bind(super::now())
+            .bind(start.input_details.path.as_deref())
+            .bind(start.input_details.size.map(|size| size as i64))
+            .bind(start.input_details.sha256.as_deref())
+            .bind(start.basis.content_bytes.map(|bytes| bytes as i64))
+            .bind(start.basis.started_event_id)
+            .bind(start.basis.context_hash.as_deref())
+            .bind(records as i64)
+            .bind(unchanged as i64)
+            .bind(rejected as i64)
+            .bind(adopted.map(|from| from.run_id))
+            .bind(adopted.map(|from| from.records as i64))
     }
 
     /// [`super::LAST_EVENT_ID`].
@@ -626,49 +682,12 @@ pub trait Store: Send + Sync {
     /// The org's last event id (0 when it has none).
     async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError>;
 
-    /// Org `org_id`'s completed runs of `kind` shorter than `content_bytes`,
-    /// read with `reading_plan` in `context_hash`, longest first
-    /// ([`PREFIX_CANDIDATES`]).
-    async fn prefix_candidates(
-        &self,
-        org_id: i64,
-        kind: ImportKind,
-        content_bytes: u64,
-        reading_plan: &str,
-        context_hash: &str,
-    ) -> Result<Vec<PrefixRun>, StoreError>;
-
-    /// The count `sql` gives for org `$1` and `binds` (`$2`, `$3`).
-    async fn count(&self, sql: &'static str, org_id: i64, binds: &[i64]) -> Result<i64, StoreError>;
-
-    /// The completed runs of `kind` whose verdicts an input of
-    /// `content_bytes` read with `reading_plan` in `context_hash` could take
-    /// for its opening records, longest first: nothing has changed in the
-    /// org since each began but by its own hand, and each read every record
-    /// whole (a record cut short at the end of a file may read otherwise
-    /// once the file goes on).
-    async fn prefix_runs(
-        &self,
-        org_id: i64,
-        kind: ImportKind,
-        content_bytes: u64,
-        reading_plan: &str,
-        context_hash: &str,
-    ) -> Result<Vec<PrefixRun>, StoreError> {
-        let mut eligible = Vec::new();
-        for run in self
-            .prefix_candidates(org_id, kind, content_bytes, reading_plan, context_hash)
-            .await?
-        {
-            let changed = self
-                .count(FOREIGN_EVENTS_SINCE, org_id, &[run.started_event_id, run.run_id])
-                .await?;
-            if changed == 0 && self.count(MALFORMED_REJECTS, org_id, &[run.run_id]).await? == 0 {
-                eligible.push(run);
-            }
-        }
-        Ok(eligible)
-    }
+    /// The completed runs whose verdicts `query`'s input could take for its
+    /// opening records, longest first: nothing has changed in the org since
+    /// each began but by its own hand, and each read every record whole (a
+    /// record cut short at the end of a file may read otherwise once the file
+    /// goes on). See [`prefix`].
+    async fn prefix_runs(&self, org_id: i64, query: &PrefixQuery<'_>) -> Result<Vec<PrefixRun>, StoreError>;
 
     /// Creates the run of `start` holding `from`'s verdicts for its first
     /// `from.records` records (its counts, rejects and line offsets), in one

@@ -570,8 +570,7 @@ fn a_cumulative_file_takes_the_night_befores_verdicts_when_nothing_changed(backe
 
     // Nothing changed since, but the file is not the night before's plus more
     // (one early record differs): every card is read.
-    let edited =
-        third_file.replacen(lines[10], &lines[10].replace(",CX", ",EX"), 1) + lines[5] + "\n";
+    let edited = third_file.replacen(lines[10], &lines[10].replace(",CX", ",EX"), 1) + lines[5] + "\n";
     ws.write("drop.csv", &edited);
     let (_, fourth) = ws.import(&["cards", "drop.csv"]);
     assert!(!fourth["warnings"].to_string().contains("whole input"), "{fourth}");

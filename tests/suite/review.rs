@@ -140,31 +140,18 @@ fn every_filter_value_is_checked_and_summary_filters_too(backend: Backend) {
         assert!(stderr.contains(valid), "{args:?} lists the valid values: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?}");
     }
-    let summary = ws.ok_json(&[
-        "rejects",
-        "summary",
-        "--run",
-        "1",
-        "--reason",
-        "LENGTH_MISMATCH",
-        "--field",
-        "external_id",
-        "--json",
-    ]);
+    let summary_of = |filters: &[&str]| {
+        let mut args = vec!["rejects", "summary", "--run", "1", "--json"];
+        args.extend_from_slice(filters);
+        ws.ok_json(&args)
+    };
+    let summary = summary_of(&["--reason", "LENGTH_MISMATCH", "--field", "external_id"]);
     assert_eq!(summary["rejected"], 1, "{summary}");
     assert_eq!(summary["groups"].as_array().unwrap().len(), 1, "{summary}");
     assert_eq!(summary["groups"][0]["examples"][0]["value"], "CX0000009");
-    let by_reason = ws.ok_json(&[
-        "rejects",
-        "summary",
-        "--run",
-        "1",
-        "--reason",
-        "LENGTH_MISMATCH",
-        "--json",
-    ]);
+    let by_reason = summary_of(&["--reason", "LENGTH_MISMATCH"]);
     assert_eq!(by_reason["rejected"], 2, "{by_reason}");
-    let by_field = ws.ok_json(&["rejects", "summary", "--run", "1", "--field", "card_number", "--json"]);
+    let by_field = summary_of(&["--field", "card_number"]);
     let groups = by_field["groups"].as_array().unwrap();
     assert!(
         groups.len() > 1 && groups.iter().all(|g| g["field"] == "card_number"),
@@ -489,19 +476,6 @@ fn luhn1_numbers(first: u64, count: usize) -> Vec<String> {
     .collect()
 }
 
-/// `12,345`, as the page writes counts.
-fn with_commas(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A night's drop: 1,000 good cards and `bad` with a wrong check digit, spread through it.
 fn night(n: u64, bad: usize) -> (String, Vec<String>) {
     let numbers = luhn1_numbers(n * 10_000, 1_000 + bad);
@@ -561,7 +535,7 @@ fn the_report_shows_ops_the_outcome_the_rate_and_the_nights(backend: Backend) {
         "<strong>Completed with rejects</strong> (exit 4) · 100 of 1,100 rejected, 9.1%".to_string(),
         "outcome-rejects".to_string(),
         absolute.display().to_string(),
-        format!("({} bytes)", with_commas(size)),
+        format!("({} bytes)", cardbatch::report::html::thousands(size)),
         sha256.to_string(),
         "reading CSV, delimiter ','".to_string(),
         format!(

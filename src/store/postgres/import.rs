@@ -27,7 +27,10 @@ use crate::store::session::backend::{
     RunContext,
 };
 use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
-use crate::store::{COPY_REJECTS, COPY_RUN_LINES, PrefixRun, StoreError, decode, now, shared_queries};
+use crate::store::{
+    COPY_REJECTS, COPY_RUN_LINES, NEW_RUN_COLUMNS, NEW_RUN_RETURNING, PrefixRun, StoreError, decode, now,
+    shared_queries,
+};
 
 /// The first key of the advisory locks that guard runs (the second is the run id).
 const RUN_LOCK_SPACE: i32 = 0x6361_7264; // "card"
@@ -141,47 +144,21 @@ pub(super) async fn open(
     })
 }
 
-/// Inserts the run, unless the input's run exists (`None`). A dry run's row
-/// has no input hash, so it never collides with the real run of the same
-/// input. A run that takes `adopted`'s verdicts starts with its counts.
+/// Inserts the run, unless the input's run exists (`None`); see [`shared_queries::new_run`].
 async fn insert_run(
     connection: &mut PgConnection,
     org_id: i64,
     start: &ImportStart,
     adopted: Option<&PrefixRun>,
 ) -> Result<Option<RunState>, StoreError> {
-    let (records, unchanged, rejected) = adopted.map_or((0, 0, 0), |from| {
-        (from.records, from.inserted + from.unchanged, from.rejected)
-    });
-    let created = sqlx::query(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
-         input_path, input_size, input_sha256, content_bytes, started_event_id, context_hash, \
-         records_committed, unchanged, rejected, adopted_from, adopted_records) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8::timestamptz, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-         ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
-         RETURNING id, status, records_committed, inserted, unchanged, rejected, reading_plan, reject_report",
-    )
-    .bind(org_id)
-    .bind(start.kind.as_str())
-    .bind(&start.input_name)
-    .bind((!start.dry_run).then_some(&start.input_hash))
-    .bind(start.input_format.as_str())
-    .bind(&start.input_header)
-    .bind(&start.reading_plan)
-    .bind(now())
-    .bind(&start.input_details.path)
-    .bind(start.input_details.size.map(|size| size as i64))
-    .bind(&start.input_details.sha256)
-    .bind(start.basis.content_bytes.map(|bytes| bytes as i64))
-    .bind(start.basis.started_event_id)
-    .bind(&start.basis.context_hash)
-    .bind(records as i64)
-    .bind(unchanged as i64)
-    .bind(rejected as i64)
-    .bind(adopted.map(|from| from.run_id))
-    .bind(adopted.map(|from| from.records as i64))
-    .fetch_optional(&mut *connection)
-    .await?;
+    let sql = format!(
+        "INSERT INTO runs ({NEW_RUN_COLUMNS}, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, 'running') ON CONFLICT (org_id, kind, input_hash) DO NOTHING \
+         {NEW_RUN_RETURNING}"
+    );
+    let created = shared_queries::new_run(sqlx::AssertSqlSafe(sql), org_id, start, adopted)
+        .fetch_optional(&mut *connection)
+        .await?;
     created.as_ref().map(decode::run_state).transpose()
 }
 

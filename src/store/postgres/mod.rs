@@ -19,8 +19,8 @@ use super::events::{
 use super::sequences::FreeIds;
 use super::{
     CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, TablePlacement, card_created_payload,
-    decode, new_secret, now, shared_queries,
+    PrefixQuery, PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, TablePlacement,
+    card_created_payload, decode, new_secret, now, prefix, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -737,26 +737,11 @@ impl Store for PgStore {
     }
 
     async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError> {
-        let last = shared_queries::last_event_id(org_id).fetch_optional(&self.pool).await?;
-        Ok(last.unwrap_or(0))
+        prefix::last_event_id(&self.pool, org_id).await
     }
 
-    async fn prefix_candidates(
-        &self,
-        org_id: i64,
-        kind: ImportKind,
-        content_bytes: u64,
-        reading_plan: &str,
-        context_hash: &str,
-    ) -> Result<Vec<PrefixRun>, StoreError> {
-        let rows = shared_queries::prefix_candidates(org_id, kind.as_str(), content_bytes, reading_plan, context_hash)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode::prefix_run).collect()
-    }
-
-    async fn count(&self, sql: &'static str, org_id: i64, binds: &[i64]) -> Result<i64, StoreError> {
-        Ok(shared_queries::count(sql, org_id, binds).fetch_one(&self.pool).await?)
+    async fn prefix_runs(&self, org_id: i64, query: &PrefixQuery<'_>) -> Result<Vec<PrefixRun>, StoreError> {
+        prefix::prefix_runs(&self.pool, org_id, query).await
     }
 
     async fn adopt_run(&self, org_id: i64, start: &ImportStart, from: &PrefixRun) -> Result<bool, StoreError> {

@@ -27,7 +27,10 @@ use crate::store::session::backend::{
     RunContext, StoredCard,
 };
 use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
-use crate::store::{COPY_REJECTS, COPY_RUN_LINES, PrefixRun, StoreError, decode, now, shared_queries};
+use crate::store::{
+    COPY_REJECTS, COPY_RUN_LINES, NEW_RUN_COLUMNS, NEW_RUN_RETURNING, PrefixRun, StoreError, decode, now,
+    shared_queries,
+};
 
 pub(super) struct SqliteImport {
     connection: PoolConnection<Sqlite>,
@@ -110,55 +113,21 @@ async fn find_run(
     row.as_ref().map(decode::run_state).transpose()
 }
 
-/// Creates the run (inside the caller's write transaction). A dry run's row
-/// has no input hash, so it never collides with the real run of the same
-/// input. A run that takes `adopted`'s verdicts starts with its counts.
+/// Creates the run (inside the caller's write transaction); see [`shared_queries::new_run`].
 async fn create_run(
     connection: &mut SqliteConnection,
     org_id: i64,
     start: &ImportStart,
     adopted: Option<&PrefixRun>,
 ) -> Result<RunState, StoreError> {
-    let (records, unchanged, rejected) = adopted.map_or((0, 0, 0), |from| {
-        (from.records, from.inserted + from.unchanged, from.rejected)
-    });
-    let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (org_id, kind, input_name, input_hash, input_format, input_header, reading_plan, status, started_at, \
-         input_path, input_size, input_sha256, content_bytes, started_event_id, context_hash, \
-         records_committed, unchanged, rejected, adopted_from, adopted_records) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(org_id)
-    .bind(start.kind.as_str())
-    .bind(&start.input_name)
-    .bind((!start.dry_run).then_some(&start.input_hash))
-    .bind(start.input_format.as_str())
-    .bind(&start.input_header)
-    .bind(&start.reading_plan)
-    .bind(now())
-    .bind(&start.input_details.path)
-    .bind(start.input_details.size.map(|size| size as i64))
-    .bind(&start.input_details.sha256)
-    .bind(start.basis.content_bytes.map(|bytes| bytes as i64))
-    .bind(start.basis.started_event_id)
-    .bind(&start.basis.context_hash)
-    .bind(records as i64)
-    .bind(unchanged as i64)
-    .bind(rejected as i64)
-    .bind(adopted.map(|from| from.run_id))
-    .bind(adopted.map(|from| from.records as i64))
-    .fetch_one(&mut *connection)
-    .await?;
-    Ok(RunState {
-        run_id,
-        status: RunStatus::Running,
-        records_committed: records,
-        inserted: 0,
-        unchanged,
-        rejected,
-        reading_plan: Some(start.reading_plan.clone()),
-        reject_report: None,
-    })
+    let sql = format!(
+        "INSERT INTO runs ({NEW_RUN_COLUMNS}, status) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running') {NEW_RUN_RETURNING}"
+    );
+    let row = shared_queries::new_run(sqlx::AssertSqlSafe(sql), org_id, start, adopted)
+        .fetch_one(&mut *connection)
+        .await?;
+    decode::run_state(&row)
 }
 
 /// Creates the run of `start` with `from`'s verdicts for its first records
