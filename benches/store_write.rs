@@ -65,7 +65,9 @@ async fn write(url: &str, batches: &[ValidBatch]) -> Duration {
         series_codes: Default::default(),
     };
     let clock = Instant::now();
-    let mut session = store::begin_import(store.as_ref(), 1, start).await.unwrap();
+    let mut session = cardbatch::import::session::begin_import(store.as_ref(), 1, start)
+        .await
+        .unwrap();
     for batch in batches {
         session.write_batch(batch, None).await.unwrap();
     }

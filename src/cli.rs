@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::store::session::RejectLimit;
+use crate::import::session::RejectLimit;
 
 /// Bulk import and batch processing of loyalty-card data.
 #[derive(Debug, Parser)]
@@ -624,7 +624,7 @@ pub enum ColorChoice {
 
 impl ColorChoice {
     /// Whether a stream gets colour: always, never, or for `auto` when it is
-    /// a terminal and `NO_COLOR` is unset or empty (https://no-color.org).
+    /// a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
     pub fn enabled(self, terminal: bool) -> bool {
         match self {
             ColorChoice::Always => true,

@@ -12,11 +12,11 @@ use crate::error::{CommandError, Exit, failed};
 use crate::import::input::{Input, InputError, default_report_path};
 use crate::import::interrupt::Interrupts;
 use crate::import::reading::ReadingOptions;
+use crate::import::session::RejectLimit;
 use crate::import::{Ending, ImportOptions, ImportResult, WRONG_FILE_MESSAGE, run_import};
 use crate::output::OutputFile;
 use crate::report::Summary;
 use crate::report::metrics::RunMetrics;
-use crate::store::session::RejectLimit;
 use crate::store::{RunState, redact};
 
 pub(super) async fn run(settings: &Settings, command: ImportCommand) -> Result<Exit, CommandError> {

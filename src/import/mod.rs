@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod reader;
 pub mod reading;
 pub mod records;
+pub mod session;
 pub mod validate;
 
 use std::io::{self, Write};
@@ -37,14 +38,12 @@ use crate::output::OutputFile;
 use crate::parallel::on_rayon;
 use crate::progress::{BatchSize, Progress};
 use crate::report::{ReadingSummary, RejectFilter, ReportError, RunTotals, Summary, write_reject_report};
-use crate::store::session::{RejectLimit, WRONG_FILE_RECORDS};
-use crate::store::{
-    BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, Store, VerdictBasis, begin_import,
-};
+use crate::store::{BatchOutcome, ImportStart, InputDetails, RunState, RunStatus, Store, VerdictBasis};
 use input::{Format, Input};
 use interrupt::Interrupts;
 use reader::{OpenedSource, RecordBatch, RecordSource, open_source};
 use reading::{ReadingOptions, ReadingPlan};
+use session::{ImportSession, RejectLimit, WRONG_FILE_RECORDS, begin_import};
 use validate::{ValidationContext, validate_batch};
 
 /// Batches in flight between stages: enough to overlap reading, validating and writing.

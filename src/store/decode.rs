@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use super::backend::{CardExternalId, CardKeys, CustomerKeys, Holder, StoredCard};
 use super::events::{CardSnapshot, CustomerSnapshot, EventRow};
-use super::session::backend::{CardExternalId, CardKeys, CustomerKeys, Holder, StoredCard};
 use super::{CardView, InputDetails, PrefixRun, RunCard, RunInfo, RunState, RunStatus, StoreError};
 use crate::batch::RejectRow;
 use crate::domain::series::{GenerationConfig, SeriesType, Trigger};

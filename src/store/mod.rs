@@ -3,12 +3,12 @@
 //! chosen from the URL scheme. Each uses its own fastest sound bulk path;
 //! behaviour is identical on both.
 
+pub mod backend;
 mod decode;
 pub mod events;
 mod postgres;
 mod prefix;
 mod sequences;
-pub mod session;
 mod sqlite;
 pub mod url;
 
@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
 use crate::numbers::{NumberFormat, NumberGenerator, PermutationKey};
+pub use backend::ImportBackend;
+pub use backend::{BatchOutcome, ImportStart, InputDetails, RunState, RunStatus, VerdictBasis};
 pub use events::{EventPayload, EventRecord};
 pub use postgres::PgStore;
 pub use prefix::PrefixQuery;
-pub use session::backend::ImportBackend;
-pub use session::{BatchOutcome, ImportSession, ImportStart, InputDetails, RunState, RunStatus, VerdictBasis};
 pub use sqlite::SqliteStore;
 pub use url::{Backend, DatabaseUrl, UrlError, redact};
 
@@ -191,7 +191,7 @@ pub type DeliverNumbers<'a> = dyn FnMut(&[String]) -> std::io::Result<()> + Send
 
 /// Moves run `$6` of org `$5`'s checkpoint to record `$1` and adds `$2`
 /// inserted, `$3` unchanged and `$4` rejected records to its totals
-/// ([`session::backend::ImportBackend::checkpoint`]).
+/// ([`backend::ImportBackend::checkpoint`]).
 const CHECKPOINT: &str = "UPDATE runs SET records_committed = $1, inserted = inserted + $2, \
      unchanged = unchanged + $3, rejected = rejected + $4 WHERE org_id = $5 AND id = $6";
 
@@ -269,8 +269,7 @@ mod shared_queries {
     use crate::numbers::NumberFormat;
 
     use super::PrefixRun;
-    use super::session::backend::RunContext;
-    use super::session::{BatchOutcome, ImportStart};
+    use super::backend::{BatchOutcome, ImportStart, RunContext};
 
     /// [`super::CHECKPOINT`] for `run`: through `through`, adding `outcome`'s counts.
     pub(crate) fn checkpoint<'a, DB: Database>(
@@ -659,7 +658,7 @@ pub trait Store: Send + Sync {
     async fn next_external_id(&self, org_id: i64, format: &NumberFormat, offset: u64) -> Result<String, StoreError>;
 
     /// Finds or creates the run for an input, takes its lock, and opens the
-    /// store's half of a session to write its batches ([`ImportSession::new`]
+    /// store's half of a session to write its batches (`import::session::ImportSession::new`
     /// drives it). A dry run gets a run of its own inside one transaction
     /// that closing the session rolls back.
     async fn import_backend(&self, org_id: i64, start: &ImportStart) -> Result<Box<dyn ImportBackend>, StoreError>;
@@ -686,7 +685,7 @@ pub trait Store: Send + Sync {
     /// opening records, longest first: nothing has changed in the org since
     /// each began but by its own hand, and each read every record whole (a
     /// record cut short at the end of a file may read otherwise once the file
-    /// goes on). See [`prefix`].
+    /// goes on). See `store/prefix.rs`.
     async fn prefix_runs(&self, org_id: i64, query: &PrefixQuery<'_>) -> Result<Vec<PrefixRun>, StoreError>;
 
     /// Creates the run of `start` holding `from`'s verdicts for its first
@@ -754,23 +753,6 @@ pub struct RunInfo {
 /// timestamps rendered as the text SQLite stores).
 const RUN_INFO_COLUMNS: &str = "id, kind, input_name, input_format, input_header, reading_plan, reject_report, status, \
      records_committed, inserted, unchanged, rejected, already_committed, input_path, input_size, input_sha256";
-
-/// Opens an import session on `store`.
-pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {
-    let mut backend = store.import_backend(org_id, &start).await?;
-    // Only card imports have pairs of batches to write at once (the other
-    // kinds lock or look up rows batch by batch).
-    let lane = if start.connections > 1 && start.kind == ImportKind::Cards && !start.dry_run {
-        // A server out of connections still has the first: the import goes on with it.
-        backend.open_lane().await.unwrap_or_else(|error| {
-            tracing::debug!(%error, "no second connection; writing on one");
-            None
-        })
-    } else {
-        None
-    };
-    Ok(ImportSession::new(backend, lane, org_id, start))
-}
 
 /// A run's rejects, read a page at a time (the reject report is written from these).
 #[async_trait]

@@ -1,12 +1,12 @@
 //! Each import primitive of each store, on a real database: what the
-//! store-neutral import session relies on (`store/session/backend.rs`).
+//! store-neutral import session relies on (`store/backend.rs`).
 
 use std::collections::HashMap;
 
 use cardbatch::batch::{CardRow, ExternalIdRow, ImportKind, RejectRow};
 use cardbatch::domain::RejectReason;
+use cardbatch::store::backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
 use cardbatch::store::events::EventPayload;
-use cardbatch::store::session::backend::{CardInsert, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
 use cardbatch::store::{self, BatchOutcome, DatabaseUrl, ImportStart, OpenOptions, RunStatus, Store};
 use compact_str::CompactString;
 

@@ -22,11 +22,11 @@ use super::sequences;
 use crate::batch::{CardRow, ExternalIdRow, RejectRow};
 use crate::domain::RejectReason;
 use crate::numbers::NumberFormat;
-use crate::store::session::backend::{
+use crate::store::backend::{BatchOutcome, ImportStart, RunState, RunStatus};
+use crate::store::backend::{
     CardExternalId, CardInsert, CardKeys, CustomerKeys, Holder, ImportBackend, KeySink, NewCustomer, PendingEvent,
     RunContext, StoredCard,
 };
-use crate::store::session::{BatchOutcome, ImportStart, RunState, RunStatus};
 use crate::store::{
     COPY_REJECTS, COPY_RUN_LINES, NEW_RUN_COLUMNS, NEW_RUN_RETURNING, PrefixRun, StoreError, decode, now,
     shared_queries,

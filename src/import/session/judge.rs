@@ -13,9 +13,9 @@ use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
-use super::backend::{CardExternalId, Holder, StoredCard};
 use crate::batch::{CardRow, CustomerRow, ExternalIdRow};
 use crate::domain::{RejectReason, Rejection};
+use crate::store::backend::{CardExternalId, Holder, StoredCard};
 
 /// Who holds each looked-up key, keyed by the key (FxHash: the writer's
 /// thread asks about every row's keys).

@@ -26,7 +26,6 @@
 //!   nothing (PostgreSQL) refuses the batch, which is then judged with
 //!   every key looked up, and from then on with the filter.
 
-pub mod backend;
 pub mod judge;
 pub mod key_filter;
 pub mod plan;
@@ -39,13 +38,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::batch::{
-    CARD_KEY_FIELDS, CardRow, CustomerRow, ExternalIdRow, Format, ImportKind, RejectRow, Rows, ValidBatch,
-};
+use crate::batch::{CARD_KEY_FIELDS, CardRow, CustomerRow, ExternalIdRow, ImportKind, RejectRow, Rows, ValidBatch};
 use crate::domain::RejectReason;
-use crate::numbers::NumberFormat;
-use crate::store::{RejectPages, StoreError, now};
-use backend::{CardInsert, CardKeys, Holder, ImportBackend, NewCustomer, PendingEvent, RunContext};
+use crate::store::backend::{
+    BatchOutcome, CardInsert, CardKeys, Holder, ImportBackend, ImportStart, NewCustomer, PendingEvent, RunContext,
+    RunState, RunStatus,
+};
+use crate::store::{RejectPages, Store, StoreError, now};
 use judge::{
     KeyOwner, Owners, RowKeys, Verdict, classify_duplicates, compare_card, judge_customer_rows, judge_external_id_rows,
 };
@@ -72,127 +71,6 @@ const CLEAN_BATCHES_TO_RELAX: u32 = 8;
 /// many was left out: a re-delivered stretch of a cumulative file then
 /// costs one lookup per record instead of a refused insert and a lookup.
 const SKIPPED_ONE_IN: usize = 10;
-
-/// How an import is started.
-#[derive(Debug, Clone)]
-pub struct ImportStart {
-    pub kind: ImportKind,
-    pub input_name: String,
-    pub input_hash: String,
-    pub input_format: Format,
-    /// The CSV header line as read, for `rejects export --as-input`.
-    pub input_header: Option<String>,
-    /// How the input is read ([`crate::import::reading::ReadingPlan`], JSON), stored with a new run.
-    pub reading_plan: String,
-    /// Where the input is, its size and SHA-256, stored with a new run.
-    pub input_details: InputDetails,
-    /// What a later, longer input needs to take this run's verdicts, stored with a new run.
-    pub basis: VerdictBasis,
-    /// Records at the start of the run whose verdicts this invocation took
-    /// from an earlier run ([`crate::store::Store::adopt_run`]): they count
-    /// as this invocation's, not as committed by an earlier one.
-    pub adopted_records: u64,
-    pub dry_run: bool,
-    /// Consecutive batches may share a transaction (`--batch-size` not
-    /// given); otherwise each batch is committed on its own.
-    pub group_commits: bool,
-    /// `import external-ids --overwrite`.
-    pub overwrite_external_ids: bool,
-    /// How many connections a card import may write on (`--connections`):
-    /// with 2, on a store that gives a second lane, pairs of batches are
-    /// written at once ([`ImportSession::write_pair`]).
-    pub connections: usize,
-    /// The org's external-ID format and counter floor, for customers without one.
-    pub external_id_generation: Option<(NumberFormat, u64)>,
-    /// The org's series codes by id, for the messages of cards stored with other values.
-    pub series_codes: HashMap<i64, String>,
-}
-
-/// An input as the report shows it: its absolute path (none for stdin),
-/// its size in bytes as stored, and the SHA-256 of those bytes (none of
-/// them known for a run stored before cardbatch kept them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InputDetails {
-    pub path: Option<String>,
-    pub size: Option<u64>,
-    pub sha256: Option<String>,
-}
-
-/// What a later input that opens with this run's whole input needs to take
-/// its verdicts without reading a card (see `import::cumulative`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VerdictBasis {
-    /// The length of the content the run key hashes.
-    pub content_bytes: Option<u64>,
-    /// The org's last event id before the run began.
-    pub started_event_id: Option<i64>,
-    /// What the verdicts depend on besides the cards: the org's
-    /// configuration, its series and the release, hashed.
-    pub context_hash: Option<String>,
-}
-
-/// The status of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Being written, or stopped without a word (a crash, `kill -9`, a lost connection).
-    Running,
-    Completed,
-    /// Stopped at `--max-rejects`.
-    Aborted,
-    /// Stopped by SIGINT or SIGTERM at a batch boundary.
-    Interrupted,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Aborted => "aborted",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RunStatus> {
-        match text {
-            "running" => Some(RunStatus::Running),
-            "completed" => Some(RunStatus::Completed),
-            "aborted" => Some(RunStatus::Aborted),
-            "interrupted" => Some(RunStatus::Interrupted),
-            _ => None,
-        }
-    }
-}
-
-/// A run as stored: its identity, status and committed totals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunState {
-    pub run_id: i64,
-    pub status: RunStatus,
-    /// Every record up to this number has its verdict committed.
-    pub records_committed: u64,
-    pub inserted: u64,
-    /// Records whose key was stored with the same values (not written again).
-    pub unchanged: u64,
-    pub rejected: u64,
-    /// How the run read its input ([`crate::import::reading::ReadingPlan`],
-    /// JSON); `None` for a run stored before plans were kept.
-    pub reading_plan: Option<String>,
-    /// The reject report a finished invocation wrote (an absolute path).
-    pub reject_report: Option<String>,
-}
-
-/// What one batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchOutcome {
-    pub inserted: u64,
-    /// Records stored already with the same values: not written again.
-    pub unchanged: u64,
-    pub rejected: u64,
-    /// Set when `--max-rejects` was exceeded: the record of the reject that
-    /// exceeded it; records after it were not judged.
-    pub stopped_at: Option<u64>,
-}
 
 /// How the session finds out which card keys the database already holds.
 #[derive(Debug)]
@@ -989,7 +867,7 @@ impl Writer<'_> {
     ) -> Result<Judged, StoreError> {
         let customer_ids: Vec<i64> = rows.iter().map(|row| row.customer_id).collect();
         let external_ids: Vec<&str> = rows.iter().filter_map(|row| row.external_id.as_deref()).collect();
-        let backend::CustomerKeys {
+        let crate::store::backend::CustomerKeys {
             holders,
             external_ids: registered,
         } = self
@@ -1057,6 +935,23 @@ impl Writer<'_> {
             events,
         })
     }
+}
+
+/// Opens an import session on `store`.
+pub async fn begin_import(store: &dyn Store, org_id: i64, start: ImportStart) -> Result<ImportSession, StoreError> {
+    let mut backend = store.import_backend(org_id, &start).await?;
+    // Only card imports have pairs of batches to write at once (the other
+    // kinds lock or look up rows batch by batch).
+    let lane = if start.connections > 1 && start.kind == ImportKind::Cards && !start.dry_run {
+        // A server out of connections still has the first: the import goes on with it.
+        backend.open_lane().await.unwrap_or_else(|error| {
+            tracing::debug!(%error, "no second connection; writing on one");
+            None
+        })
+    } else {
+        None
+    };
+    Ok(ImportSession::new(backend, lane, org_id, start))
 }
 
 #[async_trait]
