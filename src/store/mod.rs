@@ -249,6 +249,24 @@ const COPY_REJECTS: &str = "INSERT INTO rejects (org_id, run_id, record, line, r
 const COPY_RUN_LINES: &str = "INSERT INTO run_lines (org_id, run_id, record, line_offset) \
      SELECT org_id, $1, record, line_offset FROM run_lines WHERE org_id = $2 AND run_id = $3";
 
+/// Org `$1`'s configuration, by key.
+const ORG_CONFIG: &str = "SELECT key, value FROM org_config WHERE org_id = $1 ORDER BY key";
+/// Sets org `$1`'s key `$2` to `$3`, or clears it.
+const SET_ORG_CONFIG: &str = "INSERT INTO org_config (org_id, key, value) VALUES ($1, $2, $3) \
+     ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value";
+const CLEAR_ORG_CONFIG: &str = "DELETE FROM org_config WHERE org_id = $1 AND key = $2";
+
+/// Whether org `$1` has a card numbered `$2`.
+const CARD_NUMBER_TAKEN: &str = "SELECT 1 FROM cards WHERE org_id = $1 AND card_number = $2";
+/// Gives org `$2`'s card `$3` the external ID `$1`.
+const SET_CARD_EXTERNAL_ID: &str = "UPDATE cards SET external_id = $1 WHERE org_id = $2 AND card_number = $3";
+
+/// Org `$1`'s run `$2`'s cards with ids `$3` to `$4` (a batch judged again).
+const DELETE_RUN_CARDS: &str = "DELETE FROM cards WHERE org_id = $1 AND run_id = $2 AND id BETWEEN $3 AND $4";
+/// How many cards org `$1` has, and every card's keys.
+const ORG_CARD_COUNT: &str = "SELECT count(*) FROM cards WHERE org_id = $1";
+const ORG_CARD_KEYS: &str = "SELECT card_number, external_id FROM cards WHERE org_id = $1";
+
 /// Org `$1`'s series, by id.
 const ORG_SERIES: &str = "SELECT * FROM card_series WHERE org_id = $1 ORDER BY id";
 /// Org `$1`'s series `$2`, by id or by code.
@@ -330,6 +348,51 @@ mod shared_queries {
             .bind(rejected as i64)
             .bind(adopted.map(|from| from.run_id))
             .bind(adopted.map(|from| from.records as i64))
+    }
+
+    /// A statement whose only arguments are org `$1` and the texts after it:
+    /// [`super::ORG_CONFIG`], [`super::ORG_CARD_KEYS`], [`super::CARD_NUMBER_TAKEN`],
+    /// [`super::SET_ORG_CONFIG`], [`super::CLEAR_ORG_CONFIG`].
+    pub(crate) fn of_org<'a, DB: Database>(
+        sql: &'static str,
+        org_id: i64,
+        texts: &[&'a str],
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+    {
+        texts
+            .iter()
+            .fold(sqlx::query(sql).bind(org_id), |query, text| query.bind(*text))
+    }
+
+    /// [`super::SET_CARD_EXTERNAL_ID`].
+    pub(crate) fn set_card_external_id<'a, DB: Database>(
+        org_id: i64,
+        card_number: &'a str,
+        external_id: &'a str,
+    ) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+        &'a str: Encode<'a, DB> + Type<DB>,
+    {
+        sqlx::query(super::SET_CARD_EXTERNAL_ID)
+            .bind(external_id)
+            .bind(org_id)
+            .bind(card_number)
+    }
+
+    /// [`super::DELETE_RUN_CARDS`].
+    pub(crate) fn delete_run_cards<'a, DB: Database>(run: &RunContext, ids: (i64, i64)) -> Query<'a, DB, DB::Arguments>
+    where
+        i64: for<'t> Encode<'t, DB> + Type<DB>,
+    {
+        sqlx::query(super::DELETE_RUN_CARDS)
+            .bind(run.org_id)
+            .bind(run.run_id)
+            .bind(ids.0)
+            .bind(ids.1)
     }
 
     /// [`super::LAST_EVENT_ID`].

@@ -18,9 +18,10 @@ use super::events::{
 };
 use super::sequences::FreeIds;
 use super::{
-    CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    PrefixQuery, PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, TablePlacement,
-    card_created_payload, decode, new_secret, now, prefix, shared_queries,
+    CARD_NUMBER_TAKEN, CLEAR_ORG_CONFIG, CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards,
+    ImportBackend, ImportStart, ORG_CONFIG, OpenOptions, PrefixQuery, PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo,
+    SET_ORG_CONFIG, SeriesRef, Store, StoreError, TablePlacement, card_created_payload, decode, new_secret, now,
+    prefix, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -406,8 +407,7 @@ impl Store for PgStore {
     }
 
     async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT key, value FROM org_config WHERE org_id = $1 ORDER BY key")
-            .bind(org_id)
+        let rows = shared_queries::of_org(ORG_CONFIG, org_id, &[])
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -418,20 +418,12 @@ impl Store for PgStore {
     async fn set_org_config(&self, org_id: i64, key: ConfigKey, value: Option<&str>) -> Result<(), StoreError> {
         match value {
             Some(value) => {
-                sqlx::query(
-                    "INSERT INTO org_config (org_id, key, value) VALUES ($1, $2, $3) \
-                     ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(org_id)
-                .bind(key.name())
-                .bind(value)
-                .execute(&self.pool)
-                .await?;
+                shared_queries::of_org(SET_ORG_CONFIG, org_id, &[key.name(), value])
+                    .execute(&self.pool)
+                    .await?;
             }
             None => {
-                sqlx::query("DELETE FROM org_config WHERE org_id = $1 AND key = $2")
-                    .bind(org_id)
-                    .bind(key.name())
+                shared_queries::of_org(CLEAR_ORG_CONFIG, org_id, &[key.name()])
                     .execute(&self.pool)
                     .await?;
             }
@@ -613,9 +605,7 @@ impl Store for PgStore {
                 // The number is named when both keys are taken, whichever
                 // index PostgreSQL happened to check first.
                 drop(tx);
-                let number_taken = sqlx::query("SELECT 1 FROM cards WHERE org_id = $1 AND card_number = $2")
-                    .bind(org_id)
-                    .bind(&card.card_number)
+                let number_taken = shared_queries::of_org(CARD_NUMBER_TAKEN, org_id, &[&card.card_number])
                     .fetch_optional(&self.pool)
                     .await?;
                 return Err(match number_taken {
@@ -645,10 +635,7 @@ impl Store for PgStore {
         external_id: &str,
     ) -> Result<CardView, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query("UPDATE cards SET external_id = $1 WHERE org_id = $2 AND card_number = $3")
-            .bind(external_id)
-            .bind(org_id)
-            .bind(card_number)
+        let updated = shared_queries::set_card_external_id(org_id, card_number, external_id)
             .execute(&mut *tx)
             .await;
         match updated {

@@ -28,8 +28,8 @@ use crate::store::backend::{
     RunContext, StoredCard,
 };
 use crate::store::{
-    COPY_REJECTS, COPY_RUN_LINES, NEW_RUN_COLUMNS, NEW_RUN_RETURNING, PrefixRun, StoreError, decode, now,
-    shared_queries,
+    COPY_REJECTS, COPY_RUN_LINES, NEW_RUN_COLUMNS, NEW_RUN_RETURNING, ORG_CARD_COUNT, ORG_CARD_KEYS, PrefixRun,
+    StoreError, decode, now, shared_queries,
 };
 
 pub(super) struct SqliteImport {
@@ -359,18 +359,14 @@ impl ImportBackend for SqliteImport {
     }
 
     async fn delete_cards(&mut self, run: &RunContext, ids: (i64, i64)) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM cards WHERE org_id = ? AND run_id = ? AND id BETWEEN ? AND ?")
-            .bind(run.org_id)
-            .bind(run.run_id)
-            .bind(ids.0)
-            .bind(ids.1)
+        shared_queries::delete_run_cards(run, ids)
             .execute(&mut *self.connection)
             .await?;
         Ok(())
     }
 
     async fn card_count(&mut self, org_id: i64) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM cards WHERE org_id = ?")
+        let count: i64 = sqlx::query_scalar(ORG_CARD_COUNT)
             .bind(org_id)
             .fetch_one(&mut *self.connection)
             .await?;
@@ -379,9 +375,7 @@ impl ImportBackend for SqliteImport {
 
     async fn for_each_card_key(&mut self, org_id: i64, key: &mut KeySink<'_>) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
-        let mut rows = sqlx::query("SELECT card_number, external_id FROM cards WHERE org_id = ?")
-            .bind(org_id)
-            .fetch(&mut *self.connection);
+        let mut rows = shared_queries::of_org(ORG_CARD_KEYS, org_id, &[]).fetch(&mut *self.connection);
         while let Some(row) = rows.try_next().await? {
             key(row.try_get::<&str, _>(0)?);
             if let Some(external_id) = row.try_get::<Option<&str>, _>(1)? {

@@ -15,9 +15,10 @@ use super::events::{
     CREATED_CARDS, CardSnapshot, CustomerSnapshot, EventRecord, EventRow, EventTables, REGISTERED_CUSTOMERS, event_page,
 };
 use super::{
-    CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards, ImportBackend, ImportStart, OpenOptions,
-    PrefixQuery, PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo, SeriesRef, Store, StoreError, card_created_payload,
-    decode, is_unique_violation, new_secret, now, prefix, shared_queries,
+    CARD_NUMBER_TAKEN, CLEAR_ORG_CONFIG, CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards,
+    ImportBackend, ImportStart, ORG_CONFIG, OpenOptions, PrefixQuery, PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo,
+    SET_ORG_CONFIG, SeriesRef, Store, StoreError, card_created_payload, decode, is_unique_violation, new_secret, now,
+    prefix, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};
@@ -151,8 +152,7 @@ impl Store for SqliteStore {
     }
 
     async fn org_config(&self, org_id: i64) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT key, value FROM org_config WHERE org_id = ? ORDER BY key")
-            .bind(org_id)
+        let rows = shared_queries::of_org(ORG_CONFIG, org_id, &[])
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -164,20 +164,12 @@ impl Store for SqliteStore {
         let mut tx = self.begin_write().await?;
         match value {
             Some(value) => {
-                sqlx::query(
-                    "INSERT INTO org_config (org_id, key, value) VALUES (?, ?, ?) \
-                     ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(org_id)
-                .bind(key.name())
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+                shared_queries::of_org(SET_ORG_CONFIG, org_id, &[key.name(), value])
+                    .execute(&mut *tx)
+                    .await?;
             }
             None => {
-                sqlx::query("DELETE FROM org_config WHERE org_id = ? AND key = ?")
-                    .bind(org_id)
-                    .bind(key.name())
+                shared_queries::of_org(CLEAR_ORG_CONFIG, org_id, &[key.name()])
                     .execute(&mut *tx)
                     .await?;
             }
@@ -349,9 +341,7 @@ impl Store for SqliteStore {
         let card_id: i64 = match result {
             Ok(id) => id,
             Err(error) if is_unique_violation(&error) => {
-                let number_taken = sqlx::query("SELECT 1 FROM cards WHERE org_id = ? AND card_number = ?")
-                    .bind(org_id)
-                    .bind(&card.card_number)
+                let number_taken = shared_queries::of_org(CARD_NUMBER_TAKEN, org_id, &[&card.card_number])
                     .fetch_optional(&mut *tx)
                     .await?;
                 return Err(match number_taken {
@@ -381,10 +371,7 @@ impl Store for SqliteStore {
         external_id: &str,
     ) -> Result<CardView, StoreError> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE cards SET external_id = ? WHERE org_id = ? AND card_number = ?")
-            .bind(external_id)
-            .bind(org_id)
-            .bind(card_number)
+        let updated = shared_queries::set_card_external_id(org_id, card_number, external_id)
             .execute(&mut *tx)
             .await;
         match updated {
