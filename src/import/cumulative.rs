@@ -39,7 +39,10 @@ pub struct Adoption {
 /// customers: the org's configuration, its series, and the rules of this
 /// release.
 pub fn context_hash(org: &OrgConfig, series: &[Series]) -> String {
-    let text = format!("{}\n{org:?}\n{series:?}", env!("CARGO_PKG_VERSION"));
+    // A series' definitions, not its generation counter, which moves with
+    // every `cards generate` (an event, seen on its own).
+    let definitions: Vec<_> = series.iter().map(|s| (s.id, &s.definition)).collect();
+    let text = format!("{}\n{org:?}\n{definitions:?}", env!("CARGO_PKG_VERSION"));
     blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 
@@ -85,4 +88,48 @@ fn opens_with(input: &Input, run: &PrefixRun) -> Result<bool, CommandError> {
         .map_err(|e| failed(format!("cannot read {}: {e}", input.name)))?;
     let at_line_end = last == Some(b'\n') || matches!(next, Some(b'\n' | b'\r'));
     Ok(hash == run.input_hash && at_line_end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::series::SeriesRequest;
+    use crate::numbers::PermutationKey;
+
+    fn series(length: u32, next_counter: u64) -> Series {
+        let request: SeriesRequest = serde_json::from_str(&format!(
+            r#"{{"code":"S1","type":"PHYSICAL","cardGenerationConfiguration":{{"prefix":"6001","length":{length},"method":"LUHN_ALGO"}}}}"#
+        ))
+        .unwrap();
+        Series {
+            id: 7,
+            org_id: 1,
+            definition: request.validate().unwrap(),
+            next_counter,
+            secret: PermutationKey([1; 16]),
+        }
+    }
+
+    #[test]
+    fn the_context_follows_the_rules_not_the_generation_counter() {
+        let org = OrgConfig::default();
+        let base = context_hash(&org, &[series(16, 1)]);
+        assert_eq!(
+            base,
+            context_hash(&org, &[series(16, 1)]),
+            "the same context hashes the same"
+        );
+        assert_eq!(
+            base,
+            context_hash(&org, &[series(16, 500)]),
+            "generating cards moves only the counter"
+        );
+        assert_ne!(base, context_hash(&org, &[series(17, 1)]), "a series' rules");
+        assert_ne!(base, context_hash(&org, &[]), "a series gone");
+        let other = OrgConfig {
+            length: Some(10),
+            ..OrgConfig::default()
+        };
+        assert_ne!(base, context_hash(&other, &[series(16, 1)]), "the org's configuration");
+    }
 }
