@@ -53,16 +53,14 @@ const CHANNEL_BATCHES: usize = 1;
 pub const WRONG_FILE_MESSAGE: &str = "every one of the first 1,000 records was rejected: is this the right file and \
                                       org? `--max-rejects none` imports it anyway";
 
-/// Records per batch when `--batch-size` is not given.
-pub const DEFAULT_BATCH_SIZE: usize = 10_000;
-
 /// Settings of one import, validated from the command line.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub kind: ImportKind,
     pub format: Option<Format>,
     /// Records per transaction, when the user chose it; otherwise
-    /// [`DEFAULT_BATCH_SIZE`], and the store may commit batches together.
+    /// the store's ([`Store::default_batch_records`]), and the store may
+    /// commit batches together.
     pub batch_size: Option<usize>,
     pub max_rejects: Option<RejectLimit>,
     /// The cap on one record's size.
@@ -268,10 +266,12 @@ pub async fn run_import(
             ));
         }
         let mut progress = Progress::new(input.size, input.gzip, options.quiet);
+        let batch_records = options.batch_size.unwrap_or(store.default_batch_records());
         let outcome = run_batches(
             &mut session,
             opened.source,
             context,
+            batch_records,
             &options,
             &before,
             &input,
@@ -379,6 +379,7 @@ async fn run_batches(
     session: &mut ImportSession,
     source: Box<dyn RecordSource>,
     context: Arc<ValidationContext>,
+    batch_size: usize,
     options: &ImportOptions,
     before: &RunState,
     input: &Input,
@@ -387,7 +388,6 @@ async fn run_batches(
 ) -> Result<ReadOutcome, CommandError> {
     let (batch_sender, mut batch_receiver) = mpsc::channel::<io::Result<RecordBatch>>(CHANNEL_BATCHES);
     let (valid_sender, mut valid_receiver) = mpsc::channel::<io::Result<ValidBatch>>(CHANNEL_BATCHES);
-    let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     let skip_through = before.records_committed;
     let reader = std::thread::Builder::new()
         .name("cardbatch-reader".into())
