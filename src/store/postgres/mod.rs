@@ -88,6 +88,15 @@ impl PgStore {
             }
         }
         first.close().await?;
+        // On a coordinator, a batch's COPY stays on one connection to its
+        // worker (by default Citus moves a COPY to another connection after
+        // 4 MB, and a transaction on several connections commits in two
+        // phases on each: see benches/README.md, "Citus").
+        let options = if citus {
+            options.options([("citus.copy_switchover_threshold", "1GB")])
+        } else {
+            options
+        };
         // Two pooled connections: an import's session holds one for the
         // whole run while the store answers on the other. No more: sqlx puts
         // a released connection back in the pool from a task of its own, so a
