@@ -80,8 +80,9 @@ impl Input {
         let (hash, content_bytes) = hash.map_err(unreadable)?;
         let mut input = Input {
             name: name.to_string(),
+            // Resolved, `..` and links included, so that the report names the file itself.
             shown_path: spool.is_none().then(|| {
-                std::path::absolute(&path)
+                std::fs::canonicalize(&path)
                     .unwrap_or_else(|_| path.clone())
                     .display()
                     .to_string()
