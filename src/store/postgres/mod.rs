@@ -228,11 +228,17 @@ pub(crate) async fn settle_new_cards(connection: &mut PgConnection, org_id: i64,
     }
 }
 
-/// The rows the top node of a text `EXPLAIN` expects (`... rows=N width=...`).
+/// The rows a text `EXPLAIN` expects: the largest estimate of any node.
+/// On plain PostgreSQL that is the top node's (a scan's children expect no
+/// more); on a Citus coordinator the top node is Citus's, which always
+/// says 0, and the estimate is the worker's, on the shard's scan below it.
 fn estimated_rows(plan: &[String]) -> Option<u64> {
-    let top = plan.first()?;
-    let rows = &top[top.find(" rows=")? + " rows=".len()..];
-    rows.split(' ').next()?.parse().ok()
+    plan.iter()
+        .filter_map(|line| {
+            let rows = &line[line.find(" rows=")? + " rows=".len()..];
+            rows.split(' ').next()?.parse().ok()
+        })
+        .max()
 }
 
 /// How long the end of an import or generation waits to settle its cards
@@ -829,7 +835,7 @@ mod tests {
     use super::estimated_rows;
 
     #[test]
-    fn the_top_node_gives_the_estimate() {
+    fn the_largest_estimate_of_the_plan_is_taken() {
         let plan = [
             "Bitmap Heap Scan on cards  (cost=35.83..1318.92 rows=455 width=0)".to_string(),
             "  ->  Bitmap Index Scan on cards_org_number  (cost=0.00..35.83 rows=9 width=0)".to_string(),
@@ -837,5 +843,16 @@ mod tests {
         assert_eq!(estimated_rows(&plan), Some(455));
         assert_eq!(estimated_rows(&[]), None);
         assert_eq!(estimated_rows(&["Result  (cost=0.00..0.01 width=0)".to_string()]), None);
+        // A Citus coordinator's plan: its own node always says 0, the worker's scan has the estimate.
+        let citus = [
+            "Custom Scan (Citus Adaptive)  (cost=0.00..0.00 rows=0 width=0)",
+            "  Task Count: 1",
+            "  ->  Task",
+            "        Node: host=127.0.0.1 port=56269 dbname=c2",
+            "        ->  Seq Scan on cards_102073 cards  (cost=0.00..33468.00 rows=1090000 width=4)",
+            "              Filter: (org_id = 1)",
+        ]
+        .map(str::to_string);
+        assert_eq!(estimated_rows(&citus), Some(1_090_000));
     }
 }
