@@ -153,8 +153,7 @@ pub struct ImportArgs {
     /// to FILE (whole, for node_exporter's textfile collector: FILE.prom).
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
-    /// Records per transaction (without it: batches of 10,000, 50,000 on a
-    /// Citus coordinator, sharing a commit for up to a second).
+    /// Records per transaction (without it: batches of 10,000 sharing a commit for up to a second).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
     /// Stop with exit 3 past N rejects in the run, or past N% of the records

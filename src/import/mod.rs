@@ -53,14 +53,16 @@ const CHANNEL_BATCHES: usize = 1;
 pub const WRONG_FILE_MESSAGE: &str = "every one of the first 1,000 records was rejected: is this the right file and \
                                       org? `--max-rejects none` imports it anyway";
 
+/// Records per batch when `--batch-size` is not given.
+pub const DEFAULT_BATCH_SIZE: usize = 10_000;
+
 /// Settings of one import, validated from the command line.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub kind: ImportKind,
     pub format: Option<Format>,
     /// Records per transaction, when the user chose it; otherwise
-    /// the store's ([`Store::default_batch_records`]), and the store may
-    /// commit batches together.
+    /// [`DEFAULT_BATCH_SIZE`], and the store may commit batches together.
     pub batch_size: Option<usize>,
     pub max_rejects: Option<RejectLimit>,
     /// The cap on one record's size.
@@ -266,7 +268,7 @@ pub async fn run_import(
             ));
         }
         let mut progress = Progress::new(input.size, input.gzip, options.quiet);
-        let batch_records = options.batch_size.unwrap_or(store.default_batch_records());
+        let batch_records = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let outcome = run_batches(
             &mut session,
             opened.source,

@@ -249,9 +249,6 @@ const COPY_REJECTS: &str = "INSERT INTO rejects (org_id, run_id, record, line, r
 const COPY_RUN_LINES: &str = "INSERT INTO run_lines (org_id, run_id, record, line_offset) \
      SELECT org_id, $1, record, line_offset FROM run_lines WHERE org_id = $2 AND run_id = $3";
 
-/// Records per import batch when neither `--batch-size` nor the store says otherwise.
-pub const DEFAULT_BATCH_RECORDS: usize = 10_000;
-
 /// Org `$1`'s configuration, by key.
 const ORG_CONFIG: &str = "SELECT key, value FROM org_config WHERE org_id = $1 ORDER BY key";
 /// Sets org `$1`'s key `$2` to `$3`, or clears it.
@@ -743,14 +740,6 @@ pub trait Store: Send + Sync {
 
     /// The org's runs, newest first.
     async fn list_runs(&self, org_id: i64) -> Result<Vec<RunInfo>, StoreError>;
-
-    /// Records per batch of an import that did not choose `--batch-size`:
-    /// [`DEFAULT_BATCH_RECORDS`], or more where every statement costs a trip
-    /// through a coordinator (Citus), so that a batch's few statements are
-    /// shared by more records.
-    fn default_batch_records(&self) -> usize {
-        DEFAULT_BATCH_RECORDS
-    }
 
     /// The org's last event id (0 when it has none).
     async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError>;

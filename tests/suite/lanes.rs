@@ -62,9 +62,6 @@ fn import_with(backend: Backend, connections: &str) -> Imported {
             // alone, pairs begin at the first batch (the one sharing a card).
             "--max-rejects",
             "none",
-            // Batches of 10,000 on every store (a Citus coordinator's own are 50,000).
-            "--batch-size",
-            "10000",
             "--json",
         ])
         .output()

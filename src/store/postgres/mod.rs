@@ -18,7 +18,7 @@ use super::events::{
 };
 use super::sequences::FreeIds;
 use super::{
-    CARD_NUMBER_TAKEN, CLEAR_ORG_CONFIG, CardView, DEFAULT_BATCH_RECORDS, DatabaseUrl, DeliverNumbers, GenerateCards,
+    CARD_NUMBER_TAKEN, CLEAR_ORG_CONFIG, CardView, DatabaseUrl, DeliverNumbers, GenerateCards,
     GeneratedCards, ImportBackend, ImportStart, ORG_CONFIG, OpenOptions, PrefixQuery, PrefixRun, RUN_INFO_COLUMNS,
     RunCard, RunInfo, SET_ORG_CONFIG, SeriesRef, Store, StoreError, TablePlacement, card_created_payload, decode,
     new_secret, now, prefix, shared_queries,
@@ -29,11 +29,6 @@ use crate::numbers::{NumberFormat, PermutationKey};
 use crate::parallel::on_rayon;
 
 mod citus;
-
-/// Records per import batch on a Citus coordinator: each of a batch's
-/// statements is planned there and sent on to a worker, so fewer, larger
-/// batches (see benches/README.md, "Citus").
-const CITUS_BATCH_RECORDS: usize = 50_000;
 mod copy;
 mod import;
 
@@ -741,14 +736,6 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode::run_info).collect()
-    }
-
-    fn default_batch_records(&self) -> usize {
-        if self.citus {
-            CITUS_BATCH_RECORDS
-        } else {
-            DEFAULT_BATCH_RECORDS
-        }
     }
 
     async fn last_event_id(&self, org_id: i64) -> Result<i64, StoreError> {
