@@ -185,21 +185,14 @@ pub struct RunContext {
     pub created_at: String,
 }
 
-/// How a bulk card insert ended.
+/// How a bulk card insert ended, on every store: every row went in but
+/// those at `skipped` (positions in the rows given, in order), which met a
+/// key the database already holds and were left out. The cards that went
+/// in have ids `first..=last` among the run's cards (`None` when none did).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CardInsert {
-    /// Every row went in but those at `skipped` (positions in the rows
-    /// given), which met a key the database already holds and were left out
-    /// (SQLite reports them row by row). The inserted cards have ids
-    /// `first_id..=last_id` among the run's cards; `None` when none went in.
-    Inserted {
-        ids: Option<(i64, i64)>,
-        skipped: Vec<usize>,
-    },
-    /// A row met a key the database already holds and nothing went in
-    /// (PostgreSQL's COPY is all or nothing); the caller rolls back to the
-    /// savepoint it took before the insert.
-    Refused,
+pub struct CardInsert {
+    pub ids: Option<(i64, i64)>,
+    pub skipped: Vec<usize>,
 }
 
 /// A card an external-ID import names, as it stands.
@@ -275,10 +268,12 @@ pub trait ImportBackend: Send {
     /// and locked for this process).
     fn run(&self) -> &RunState;
 
-    /// True for a store whose card insert is all or nothing
-    /// ([`CardInsert::Refused`]), which therefore benefits from knowing
-    /// beforehand which keys might be taken (see the session's key filter).
-    fn inserts_all_or_nothing(&self) -> bool;
+    /// True for a store that finds a taken key only by failing the batch's
+    /// insert and trying the rest again (PostgreSQL's `COPY`), where a
+    /// skipped row costs far more than a lookup: such a store gains from
+    /// knowing beforehand which keys may be taken (the session's key
+    /// filter), and looks keys up for longer before it stops.
+    fn skipping_costs_a_retry(&self) -> bool;
 
     /// True for a store where other writers work at the same time as this
     /// one (so a batch can lose a race with them and must be retried).

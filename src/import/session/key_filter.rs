@@ -1,15 +1,16 @@
 //! A Bloom filter of the card keys a store may already hold.
 //!
 //! PostgreSQL's COPY is all or nothing: one card number already stored
-//! refuses the whole batch, and looking every key up first costs half as
-//! much again as the insert itself. A drop with duplicates spread through it
-//! meets such a key in nearly every batch. Once a batch has been refused,
-//! the session reads the org's keys once into this filter and adds every
-//! key it inserts; from then on only the rows whose keys the filter may
-//! hold (the real duplicates and about 0.1% false positives) are looked up
-//! before the write. A key stored by another writer after the filter was
-//! read is not in it; such a batch is refused and judged again, which costs
-//! time but never a wrong verdict.
+//! fails the whole batch, which is then copied again without the rows
+//! holding taken keys, and looking every key up first costs half as much
+//! again as the insert itself. A drop with duplicates spread through it
+//! meets such a key in nearly every batch. Once rows have been skipped on
+//! such a store, the session reads the org's keys once into this filter and
+//! adds every key it inserts; from then on only the rows whose keys the
+//! filter may hold (the real duplicates and about 0.1% false positives) are
+//! looked up before the write. A key stored by another writer after the
+//! filter was read is not in it; such a row is skipped and judged again,
+//! which costs time but never a wrong verdict.
 
 use std::hash::Hasher;
 

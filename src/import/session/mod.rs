@@ -19,12 +19,14 @@
 //! - keys repeated within the batch are judged in memory;
 //! - keys the database may already hold are looked up first: every key when
 //!   a `--max-rejects` budget needs the verdicts before the write, or after
-//!   an all-or-nothing store refused a batch and no filter could be built;
-//!   otherwise only the rows the session's [`KeyFilter`] flags;
-//! - a store that skips rows whose key is taken (SQLite) reports them, and
-//!   only they are looked up afterwards; a store whose insert is all or
-//!   nothing (PostgreSQL) refuses the batch, which is then judged with
-//!   every key looked up, and from then on with the filter.
+//!   rows were skipped on a store where a skip costs a retry and no filter
+//!   could be built; otherwise only the rows the session's [`KeyFilter`]
+//!   flags (once such a store skipped rows), or none;
+//! - every store leaves out the rows whose key it already holds and says
+//!   which ([`CardInsert`]): only those are judged again, after a lookup of
+//!   their keys, unless another row of the batch shares a key with them
+//!   (then the batch's cards are deleted and it is judged with every key
+//!   looked up).
 
 pub mod judge;
 pub mod key_filter;
@@ -579,20 +581,12 @@ impl Writer<'_> {
             );
             let mut plan = plan_batch(batch, database_rejects(records(rows), &verdicts), budget);
             let sent = accepted(rows, &verdicts, &plan, |row| row.record);
-            let all_or_nothing = self.backend.inserts_all_or_nothing();
-            if all_or_nothing {
-                self.backend.savepoint("cards").await?;
-            }
             let ids = match self.backend.insert_cards(run, &sent).await? {
-                CardInsert::Refused => {
-                    self.backend.rollback_to("cards").await?;
-                    self.backend.release("cards").await?;
-                    self.on_refused().await?;
-                    look_up_all = true;
-                    continue;
-                }
-                CardInsert::Inserted { ids, skipped } if skipped.is_empty() => ids,
-                CardInsert::Inserted { ids, skipped } => {
+                CardInsert { ids, skipped } if skipped.is_empty() => ids,
+                CardInsert { ids, skipped } => {
+                    if self.backend.skipping_costs_a_retry() {
+                        self.look_up_first().await?;
+                    }
                     // Rows the store left out met a key it holds: those keys are
                     // looked up and only those rows judged again (each against the
                     // database alone: keys repeated in the batch never reach the
@@ -656,9 +650,6 @@ impl Writer<'_> {
                     ids
                 }
             };
-            if all_or_nothing {
-                self.backend.release("cards").await?;
-            }
             let inserted = accepted(rows, &verdicts, &plan, |row| row.record);
             self.after_card_batch(&keys, &holders, &inserted);
             let events = ids
@@ -731,10 +722,10 @@ impl Writer<'_> {
             .await
     }
 
-    /// An all-or-nothing store refused a batch: from now on, look up first
-    /// the keys a filter of the org's keys flags, or, for an org too large
-    /// for the filter, every key.
-    async fn on_refused(&mut self) -> Result<(), StoreError> {
+    /// A store whose skipped rows cost a retry skipped some: from now on,
+    /// look up first the keys a filter of the org's keys flags, or, for an
+    /// org too large for the filter, every key.
+    async fn look_up_first(&mut self) -> Result<(), StoreError> {
         if !matches!(*self.shared.key_check(), KeyCheck::InsertFirst) {
             // Another writer stored a key since the filter was read; the
             // batch is judged with every key and the filter goes on (with
@@ -786,7 +777,7 @@ impl Writer<'_> {
                 *clean_batches = if clean { *clean_batches + 1 } else { 0 };
                 // A store that leaves taken keys out (SQLite) says cheaply when
                 // to look up again: one clean batch is enough to go back.
-                let relax_after = if self.backend.inserts_all_or_nothing() {
+                let relax_after = if self.backend.skipping_costs_a_retry() {
                     CLEAN_BATCHES_TO_RELAX
                 } else {
                     1

@@ -3,8 +3,9 @@
 //! one too (a lane, [`ImportBackend::open_lane`]), whose batches take ids
 //! reserved in record order. Cards go straight into `cards`
 //! with one binary `COPY` per batch, which is all or nothing: a key already
-//! stored refuses it (SQLSTATE 23505) and the session rolls back to its
-//! savepoint. Lookups use `= ANY($1)` over bound arrays. Event ids come from
+//! stored fails it (SQLSTATE 23505), and the batch is copied again without
+//! the rows whose keys are found taken, which the session is told of, as
+//! SQLite's insert tells it. Lookups use `= ANY($1)` over bound arrays. Event ids come from
 //! the org's row in `event_counters`, taken just before the commit, so they
 //! follow commit order. A dry run is one transaction, begun when the backend
 //! opens and rolled back when it closes.
@@ -233,6 +234,10 @@ async fn copy_in(connection: &mut PgConnection, statement: &'static str, rows: V
     copy.finish().await
 }
 
+/// Refusals of a batch's `COPY` for a key that no stored card holds once
+/// looked up (its writer rolled back) before the refusal is an error.
+const MAX_REFUSALS_WITHOUT_A_HOLDER: u32 = 3;
+
 const COPY_CARDS: &str = "COPY cards (org_id, run_id, created_at, series_id, card_number, external_id, status_label, \
      status_reason, customer_id, extended_fields, custom_fields, mapped_entity, import_record, external_id_run_id) \
      FROM STDIN (FORMAT binary)";
@@ -242,13 +247,75 @@ const COPY_CARDS_WITH_IDS: &str = "COPY cards (id, org_id, run_id, created_at, s
      status_label, status_reason, customer_id, extended_fields, custom_fields, mapped_entity, import_record, \
      external_id_run_id) FROM STDIN (FORMAT binary)";
 
+impl PgImport {
+    /// Copies the rows at `positions` of `rows` with the run's id and the
+    /// batch's time (PostgreSQL microseconds), and returns the first and last id they took.
+    async fn copy_cards(
+        &mut self,
+        run: &RunContext,
+        created_at: i64,
+        rows: &[&CardRow],
+        positions: &[usize],
+    ) -> Result<(i64, i64), sqlx::Error> {
+        // Ids reserved for this batch go in with the rows; otherwise the
+        // identity default gives them.
+        let reserved = (self.reserved_ids.len() >= positions.len()).then(|| &self.reserved_ids[..positions.len()]);
+        let mut copy = BinaryRows::new(if reserved.is_some() { 15 } else { 14 }, positions.len() * 128);
+        for (index, row) in positions.iter().map(|&i| rows[i]).enumerate() {
+            let extras = row.extras();
+            copy.begin_row();
+            if let Some(ids) = reserved {
+                copy.integer(ids[index]);
+            }
+            copy.integer(run.org_id);
+            copy.integer(run.run_id);
+            copy.timestamp(created_at);
+            copy.integer(row.series_id);
+            copy.text(&row.card_number);
+            copy.optional_text(row.external_id.as_deref());
+            copy.text(&row.status_label);
+            copy.optional_text(extras.status_reason.as_deref());
+            copy.optional_integer(row.customer_id);
+            copy.optional_text(extras.extended_fields.as_deref());
+            copy.optional_text(extras.custom_fields.as_deref());
+            copy.optional_text(extras.mapped_entity.as_deref());
+            copy.integer(row.record as i64);
+            copy.optional_integer(row.external_id.as_ref().map(|_| run.run_id));
+        }
+        if let Some(ids) = reserved {
+            let (first, last) = (ids[0], ids[ids.len() - 1]);
+            copy_in(&mut self.connection, COPY_CARDS_WITH_IDS, copy.finish()).await?;
+            // Used: a batch written after it in this transaction (or this
+            // one again, after losing a race) takes new ids.
+            self.reserved_ids.clear();
+            self.cards_written += positions.len() as u64;
+            return Ok((first, last));
+        }
+        // The batch's cards take ids above the sequence's value now, and it
+        // gives ours in order; other writers' ids in between are not this run's.
+        let first: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {}",
+            self.card_ids
+        )))
+        .fetch_one(&mut *self.connection)
+        .await?;
+        copy_in(&mut self.connection, COPY_CARDS, copy.finish()).await?;
+        let last: i64 = sqlx::query_scalar("SELECT currval($1::regclass)")
+            .bind(&self.card_ids)
+            .fetch_one(&mut *self.connection)
+            .await?;
+        self.cards_written += positions.len() as u64;
+        Ok((first, last))
+    }
+}
+
 #[async_trait]
 impl ImportBackend for PgImport {
     fn run(&self) -> &RunState {
         &self.run
     }
 
-    fn inserts_all_or_nothing(&self) -> bool {
+    fn skipping_costs_a_retry(&self) -> bool {
         true
     }
 
@@ -383,78 +450,52 @@ impl ImportBackend for PgImport {
     }
 
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {
-        if rows.is_empty() {
-            return Ok(CardInsert::Inserted {
-                ids: None,
-                skipped: Vec::new(),
-            });
-        }
+        // A `COPY` is all or nothing: when a row meets a key the database
+        // holds, the rows holding taken keys are found and the rest copied
+        // again (as often as other writers keep taking keys meanwhile).
         let created_at = postgres_microseconds(&run.created_at)
             .ok_or_else(|| StoreError::Corrupt(format!("batch time {:?}", run.created_at)))?;
-        // Ids reserved for this batch go in with the rows; otherwise the
-        // identity default gives them.
-        let reserved = (self.reserved_ids.len() >= rows.len()).then(|| &self.reserved_ids[..rows.len()]);
-        let mut copy = BinaryRows::new(if reserved.is_some() { 15 } else { 14 }, rows.len() * 128);
-        for (index, row) in rows.iter().enumerate() {
-            let extras = row.extras();
-            copy.begin_row();
-            if let Some(ids) = reserved {
-                copy.integer(ids[index]);
-            }
-            copy.integer(run.org_id);
-            copy.integer(run.run_id);
-            copy.timestamp(created_at);
-            copy.integer(row.series_id);
-            copy.text(&row.card_number);
-            copy.optional_text(row.external_id.as_deref());
-            copy.text(&row.status_label);
-            copy.optional_text(extras.status_reason.as_deref());
-            copy.optional_integer(row.customer_id);
-            copy.optional_text(extras.extended_fields.as_deref());
-            copy.optional_text(extras.custom_fields.as_deref());
-            copy.optional_text(extras.mapped_entity.as_deref());
-            copy.integer(row.record as i64);
-            copy.optional_integer(row.external_id.as_ref().map(|_| run.run_id));
-        }
-        if let Some(ids) = reserved {
-            let (first, last) = (ids[0], ids[ids.len() - 1]);
-            return match copy_in(&mut self.connection, COPY_CARDS_WITH_IDS, copy.finish()).await {
-                Ok(_) => {
-                    // Used: a batch written after it in this transaction (or
-                    // this one again, after losing a race) takes new ids.
-                    self.reserved_ids.clear();
-                    self.cards_written += rows.len() as u64;
-                    Ok(CardInsert::Inserted {
-                        ids: Some((first, last)),
-                        skipped: Vec::new(),
-                    })
+        let mut sent: Vec<usize> = (0..rows.len()).collect();
+        let mut skipped = Vec::new();
+        let mut refusals_without_a_holder = 0;
+        while !sent.is_empty() {
+            execute_named(&mut self.connection, "SAVEPOINT", "cards").await?;
+            let copied = self.copy_cards(run, created_at, rows, &sent).await;
+            if let Err(error) = &copied
+                && violated_key(error).is_some()
+                && refusals_without_a_holder < MAX_REFUSALS_WITHOUT_A_HOLDER
+            {
+                execute_named(&mut self.connection, "ROLLBACK TO", "cards").await?;
+                execute_named(&mut self.connection, "RELEASE", "cards").await?;
+                let numbers: Vec<&str> = sent.iter().map(|&i| rows[i].card_number.as_str()).collect();
+                let external_ids: Vec<&str> = sent.iter().filter_map(|&i| rows[i].external_id.as_deref()).collect();
+                let held = self.card_key_holders(run.org_id, &numbers, &external_ids).await?;
+                let (taken, rest): (Vec<usize>, Vec<usize>) = sent.iter().partition(|&&i| {
+                    held.holders[0].contains_key(rows[i].card_number.as_str())
+                        || rows[i]
+                            .external_id
+                            .as_ref()
+                            .is_some_and(|id| held.holders[1].contains_key(id.as_str()))
+                });
+                if taken.is_empty() {
+                    // The key is not held after all (a writer rolled back): the copy is tried again.
+                    refusals_without_a_holder += 1;
+                    continue;
                 }
-                Err(error) if violated_key(&error).is_some() => Ok(CardInsert::Refused),
-                Err(error) => Err(error.into()),
-            };
+                skipped.extend(taken);
+                sent = rest;
+                continue;
+            }
+            let ids = copied?;
+            execute_named(&mut self.connection, "RELEASE", "cards").await?;
+            skipped.sort_unstable();
+            return Ok(CardInsert {
+                ids: Some(ids),
+                skipped,
+            });
         }
-        // The batch's cards take ids above the sequence's value now, and it
-        // gives ours in order; other writers' ids in between are not this run's.
-        let first: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {}",
-            self.card_ids
-        )))
-        .fetch_one(&mut *self.connection)
-        .await?;
-        match copy_in(&mut self.connection, COPY_CARDS, copy.finish()).await {
-            Ok(_) => {}
-            Err(error) if violated_key(&error).is_some() => return Ok(CardInsert::Refused),
-            Err(error) => return Err(error.into()),
-        }
-        let last: i64 = sqlx::query_scalar("SELECT currval($1::regclass)")
-            .bind(&self.card_ids)
-            .fetch_one(&mut *self.connection)
-            .await?;
-        self.cards_written += rows.len() as u64;
-        Ok(CardInsert::Inserted {
-            ids: Some((first, last)),
-            skipped: Vec::new(),
-        })
+        skipped.sort_unstable();
+        Ok(CardInsert { ids: None, skipped })
     }
 
     async fn delete_cards(&mut self, run: &RunContext, ids: (i64, i64)) -> Result<(), StoreError> {

@@ -18,10 +18,10 @@ use super::events::{
 };
 use super::sequences::FreeIds;
 use super::{
-    CARD_NUMBER_TAKEN, CLEAR_ORG_CONFIG, CardView, DatabaseUrl, DeliverNumbers, GenerateCards,
-    GeneratedCards, ImportBackend, ImportStart, ORG_CONFIG, OpenOptions, PrefixQuery, PrefixRun, RUN_INFO_COLUMNS,
-    RunCard, RunInfo, SET_ORG_CONFIG, SeriesRef, Store, StoreError, TablePlacement, card_created_payload, decode,
-    new_secret, now, prefix, shared_queries,
+    CARD_NUMBER_TAKEN, CLEAR_ORG_CONFIG, CardView, DatabaseUrl, DeliverNumbers, GenerateCards, GeneratedCards,
+    ImportBackend, ImportStart, ORG_CONFIG, OpenOptions, PrefixQuery, PrefixRun, RUN_INFO_COLUMNS, RunCard, RunInfo,
+    SET_ORG_CONFIG, SeriesRef, Store, StoreError, TablePlacement, card_created_payload, decode, new_secret, now,
+    prefix, shared_queries,
 };
 use crate::batch::{ImportKind, RejectRow};
 use crate::domain::{ConfigKey, NewCard, NewSeries, Series};

@@ -215,7 +215,7 @@ impl ImportBackend for SqliteImport {
         &self.run
     }
 
-    fn inserts_all_or_nothing(&self) -> bool {
+    fn skipping_costs_a_retry(&self) -> bool {
         false
     }
 
@@ -318,7 +318,7 @@ impl ImportBackend for SqliteImport {
 
     async fn insert_cards(&mut self, run: &RunContext, rows: &[&CardRow]) -> Result<CardInsert, StoreError> {
         if rows.is_empty() {
-            return Ok(CardInsert::Inserted {
+            return Ok(CardInsert {
                 ids: None,
                 skipped: Vec::new(),
             });
@@ -354,7 +354,7 @@ impl ImportBackend for SqliteImport {
                     None => skipped.push(position),
                 }
             }
-            Ok(CardInsert::Inserted { ids, skipped })
+            Ok(CardInsert { ids, skipped })
         })
     }
 
