@@ -68,10 +68,10 @@ const MAX_ATTEMPTS: u32 = 10;
 /// every key up goes back to inserting first.
 const CLEAN_BATCHES_TO_RELAX: u32 = 8;
 
-/// A store that leaves taken keys out of its insert (SQLite) looks every
-/// key up first from the batch after one where more than one row in this
-/// many was left out: a re-delivered stretch of a cumulative file then
-/// costs one lookup per record instead of a refused insert and a lookup.
+/// A store whose skipped rows cost no retry (SQLite) looks every key up
+/// first from the batch after one where more than one row in this many was
+/// left out: a re-delivered stretch of a cumulative file then costs one
+/// lookup per record instead of an insert skipped row by row and a lookup.
 const SKIPPED_ONE_IN: usize = 10;
 
 /// How the session finds out which card keys the database already holds.
