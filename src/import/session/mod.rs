@@ -775,8 +775,8 @@ impl Writer<'_> {
             KeyCheck::LookUpAll { clean_batches } => {
                 let clean = holders.iter().all(HashMap::is_empty) && !keys.is_empty();
                 *clean_batches = if clean { *clean_batches + 1 } else { 0 };
-                // A store that leaves taken keys out (SQLite) says cheaply when
-                // to look up again: one clean batch is enough to go back.
+                // A store whose skipped rows cost no retry (SQLite) says cheaply
+                // when to look up again: one clean batch is enough to go back.
                 let relax_after = if self.backend.skipping_costs_a_retry() {
                     CLEAN_BATCHES_TO_RELAX
                 } else {

@@ -457,45 +457,40 @@ impl ImportBackend for PgImport {
             .ok_or_else(|| StoreError::Corrupt(format!("batch time {:?}", run.created_at)))?;
         let mut sent: Vec<usize> = (0..rows.len()).collect();
         let mut skipped = Vec::new();
+        let mut ids = None;
         let mut refusals_without_a_holder = 0;
         while !sent.is_empty() {
-            execute_named(&mut self.connection, "SAVEPOINT", "cards").await?;
-            let copied = self.copy_cards(run, created_at, rows, &sent).await;
-            if let Err(error) = &copied
-                && violated_key(error).is_some()
-                && refusals_without_a_holder < MAX_REFUSALS_WITHOUT_A_HOLDER
-            {
-                execute_named(&mut self.connection, "ROLLBACK TO", "cards").await?;
-                execute_named(&mut self.connection, "RELEASE", "cards").await?;
-                let numbers: Vec<&str> = sent.iter().map(|&i| rows[i].card_number.as_str()).collect();
-                let external_ids: Vec<&str> = sent.iter().filter_map(|&i| rows[i].external_id.as_deref()).collect();
-                let held = self.card_key_holders(run.org_id, &numbers, &external_ids).await?;
-                let (taken, rest): (Vec<usize>, Vec<usize>) = sent.iter().partition(|&&i| {
-                    held.holders[0].contains_key(rows[i].card_number.as_str())
-                        || rows[i]
-                            .external_id
-                            .as_ref()
-                            .is_some_and(|id| held.holders[1].contains_key(id.as_str()))
-                });
-                if taken.is_empty() {
-                    // The key is not held after all (a writer rolled back): the copy is tried again.
-                    refusals_without_a_holder += 1;
-                    continue;
+            self.savepoint("cards").await?;
+            match self.copy_cards(run, created_at, rows, &sent).await {
+                Err(error)
+                    if violated_key(&error).is_some() && refusals_without_a_holder < MAX_REFUSALS_WITHOUT_A_HOLDER =>
+                {
+                    self.rollback_to("cards").await?;
+                    self.release("cards").await?;
+                    let numbers: Vec<&str> = sent.iter().map(|&i| rows[i].card_number.as_str()).collect();
+                    let external_ids: Vec<&str> = sent.iter().filter_map(|&i| rows[i].external_id.as_deref()).collect();
+                    let held = self.card_key_holders(run.org_id, &numbers, &external_ids).await?;
+                    let (taken, rest): (Vec<usize>, Vec<usize>) = sent.iter().partition(|&&i| {
+                        held.holders[0].contains_key(rows[i].card_number.as_str())
+                            || rows[i]
+                                .external_id
+                                .as_ref()
+                                .is_some_and(|id| held.holders[1].contains_key(id.as_str()))
+                    });
+                    // None taken: the key is not held after all (its writer rolled back).
+                    refusals_without_a_holder += u32::from(taken.is_empty());
+                    skipped.extend(taken);
+                    sent = rest;
                 }
-                skipped.extend(taken);
-                sent = rest;
-                continue;
+                copied => {
+                    ids = Some(copied?);
+                    self.release("cards").await?;
+                    break;
+                }
             }
-            let ids = copied?;
-            execute_named(&mut self.connection, "RELEASE", "cards").await?;
-            skipped.sort_unstable();
-            return Ok(CardInsert {
-                ids: Some(ids),
-                skipped,
-            });
         }
         skipped.sort_unstable();
-        Ok(CardInsert { ids: None, skipped })
+        Ok(CardInsert { ids, skipped })
     }
 
     async fn delete_cards(&mut self, run: &RunContext, ids: (i64, i64)) -> Result<(), StoreError> {
